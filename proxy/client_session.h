@@ -1,0 +1,27 @@
+// One client connection from accept to close: start-up, authentication of the principal, the
+// backend connection, and the statement loop. The coroutine frame owns everything it uses.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "proxy/asio.h"
+#include "proxy/config.h"
+#include "proxy/policy_store.h"
+
+namespace tenantwall::proxy {
+
+// State shared by all sessions of one server; read-only except for the counters and the
+// atomically swapped policy.
+struct ServerState {
+  explicit ServerState(Config c) : config(std::move(c)), policies(config.policy_path) {}
+  Config config;
+  PolicyStore policies;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> next_session_id{1};
+};
+
+awaitable<void> runClientSession(tcp::socket socket, std::shared_ptr<ServerState> state);
+
+}  // namespace tenantwall::proxy

@@ -1,0 +1,118 @@
+// Loading the YAML configuration, with environment overrides for secrets.
+#include "proxy/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+
+namespace tenantwall::proxy {
+namespace {
+
+// One row per setting: where it lives and how it is read. Keeps the settings in one table.
+struct Setting {
+  const char* section;  // "" for top level
+  const char* key;
+  void (*apply)(Config&, const YAML::Node&);
+};
+
+template <typename T>
+T number(const YAML::Node& node, T min, T max) {
+  const auto value = node.as<long long>();
+  if (value < static_cast<long long>(min) || value > static_cast<long long>(max))
+    throw YAML::Exception(node.Mark(), "value out of range");
+  return static_cast<T>(value);
+}
+
+std::string text(const YAML::Node& node) {
+  if (!node.IsScalar()) throw YAML::Exception(node.Mark(), "expected a string");
+  return node.Scalar();
+}
+
+const Setting kSettings[] = {
+    {"listen", "host", [](Config& c, const YAML::Node& n) { c.listen_host = text(n); }},
+    {"listen", "port",
+     [](Config& c, const YAML::Node& n) { c.listen_port = number<std::uint16_t>(n, 0, 65535); }},
+    {"backend", "host", [](Config& c, const YAML::Node& n) { c.backend.host = text(n); }},
+    {"backend", "port",
+     [](Config& c, const YAML::Node& n) { c.backend.port = number<std::uint16_t>(n, 1, 65535); }},
+    {"backend", "database", [](Config& c, const YAML::Node& n) { c.backend.database = text(n); }},
+    {"backend", "user", [](Config& c, const YAML::Node& n) { c.backend.user = text(n); }},
+    {"backend", "password", [](Config& c, const YAML::Node& n) { c.backend.password = text(n); }},
+    {"backend", "connect_timeout_ms",
+     [](Config& c, const YAML::Node& n) {
+       c.backend.connect_timeout_ms = number<std::uint32_t>(n, 1, 600000);
+     }},
+    {"", "policy", [](Config& c, const YAML::Node& n) { c.policy_path = text(n); }},
+    {"", "io_threads",
+     [](Config& c, const YAML::Node& n) { c.io_threads = number<unsigned>(n, 1, 256); }},
+    {"limits", "max_message_bytes",
+     [](Config& c, const YAML::Node& n) {
+       c.max_message_bytes = number<std::size_t>(n, 1024, 1u << 30);
+     }},
+    {"limits", "max_connections",
+     [](Config& c, const YAML::Node& n) {
+       c.max_connections = number<std::size_t>(n, 1, 1000000);
+     }},
+};
+
+[[noreturn]] void fail(const std::string& path, const YAML::Mark& mark, const std::string& what) {
+  throw ConfigError(path + ":" + std::to_string(mark.line + 1) + ":" +
+                    std::to_string(mark.column + 1) + ": " + what);
+}
+
+bool known(std::string_view section, std::string_view key) {
+  for (const auto& s : kSettings)
+    if (section == s.section && key == s.key) return true;
+  return false;
+}
+
+void checkKeys(const std::string& path, const YAML::Node& map, std::string_view section) {
+  if (!map.IsMap()) fail(path, map.Mark(), "expected a mapping");
+  for (const auto& kv : map) {
+    const std::string key = kv.first.Scalar();
+    if (section.empty() && kv.second.IsMap()) {
+      checkKeys(path, kv.second, key);
+      continue;
+    }
+    if (!known(section, key))
+      fail(path, kv.first.Mark(),
+           "unknown setting '" + (section.empty() ? key : std::string(section) + "." + key) + "'");
+  }
+}
+
+}  // namespace
+
+Config loadConfigFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(path + ":1:1: cannot open configuration file");
+  } catch (const YAML::Exception& e) {
+    fail(path, e.mark, e.msg);
+  }
+  Config config;
+  config.source = path;
+  try {
+    checkKeys(path, root, "");
+    for (const auto& s : kSettings) {
+      const YAML::Node node = *s.section ? root[s.section][s.key] : root[s.key];
+      if (node) s.apply(config, node);
+    }
+  } catch (const YAML::Exception& e) {
+    fail(path, e.mark, e.msg);
+  }
+  if (const char* pw = std::getenv("TENANTWALL_BACKEND_PASSWORD"); pw && *pw)
+    config.backend.password = pw;
+  if (config.backend.database.empty()) throw ConfigError(path + ": backend.database is required");
+  if (config.backend.user.empty()) throw ConfigError(path + ": backend.user is required");
+  if (config.policy_path.empty()) throw ConfigError(path + ": policy is required");
+  std::filesystem::path policy(config.policy_path);
+  if (policy.is_relative())
+    config.policy_path = (std::filesystem::path(path).parent_path() / policy).lexically_normal();
+  return config;
+}
+
+}  // namespace tenantwall::proxy

@@ -1,0 +1,40 @@
+// Process configuration: where to listen, how to reach PostgreSQL, which policy to enforce.
+// Loaded once at start-up (exceptions with file:line:column), then shared read-only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace tenantwall::proxy {
+
+struct BackendConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5432;
+  std::string database;
+  std::string user;
+  std::string password;  // TENANTWALL_BACKEND_PASSWORD overrides
+  std::uint32_t connect_timeout_ms = 5000;
+};
+
+struct Config {
+  std::string source;  // the file this came from
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 6432;
+  BackendConfig backend;
+  std::string policy_path;  // absolute, or relative to the config file's directory once loaded
+  std::size_t max_message_bytes = 16 * 1024 * 1024;
+  std::size_t max_connections = 1000;
+  unsigned io_threads = 1;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads and validates the YAML file; unknown keys are errors, so a typo never goes unnoticed.
+Config loadConfigFile(const std::string& path);
+
+}  // namespace tenantwall::proxy

@@ -1,0 +1,51 @@
+// Reads whole protocol messages from a socket into one growing buffer. A returned frame's body
+// points into that buffer and stays valid until the next read call.
+#pragma once
+
+#include <string>
+
+#include "protocol/decoder.h"
+#include "proxy/asio.h"
+
+namespace tenantwall::proxy {
+
+enum class ReadStatus { kOk, kClosed, kInvalid };
+
+struct FrameRead {
+  ReadStatus status = ReadStatus::kClosed;
+  protocol::Frame frame;
+  protocol::PgError error;  // kInvalid
+};
+
+struct StartupRead {
+  ReadStatus status = ReadStatus::kClosed;
+  protocol::StartupPacket packet;
+  protocol::PgError error;  // kInvalid
+};
+
+class FrameReader {
+ public:
+  FrameReader(tcp::socket& socket, std::size_t max_body) : socket_(socket), max_body_(max_body) {}
+
+  awaitable<FrameRead> next();
+  awaitable<StartupRead> nextStartup();
+
+  // Bytes already received but not yet returned as frames (for pipelined input).
+  std::size_t buffered() const { return buffer_.size() - start_; }
+  // The raw bytes of complete frames currently buffered, consumed by the caller; used to relay
+  // server output in large batches instead of frame by frame.
+  std::string_view pending() const { return std::string_view(buffer_).substr(start_); }
+  void consume(std::size_t n) { start_ += n; }
+  // Waits for more bytes from the socket; false when the peer closed or failed.
+  awaitable<bool> fill();
+
+ private:
+  void compact();
+
+  tcp::socket& socket_;
+  std::size_t max_body_;
+  std::string buffer_;
+  std::size_t start_ = 0;
+};
+
+}  // namespace tenantwall::proxy

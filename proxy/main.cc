@@ -1,0 +1,90 @@
+// tenantwall command line: serve, or one of the offline commands (passwd, check-policy).
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "policy/loader.h"
+#include "protocol/scram.h"
+#include "proxy/config.h"
+#include "proxy/server.h"
+
+#ifndef TENANTWALL_VERSION
+#define TENANTWALL_VERSION "0.0.0"
+#endif
+
+namespace {
+
+constexpr std::string_view kUsage =
+    R"(tenantwall: a PostgreSQL proxy that enforces tenant isolation and column masks
+
+Usage:
+  tenantwall [--config FILE]        serve (default config: /etc/tenantwall/tenantwall.yaml)
+  tenantwall passwd                 read a password on stdin, print a SCRAM-SHA-256 verifier
+                                    for the `scram:` field of a policy user
+  tenantwall check-policy FILE      validate a policy file; exit 1 with file:line:column on error
+  tenantwall --version | --help
+
+Environment:
+  TENANTWALL_BACKEND_PASSWORD       overrides backend.password from the configuration
+)";
+
+int passwd() {
+  std::string password;
+  if (!std::getline(std::cin, password) || password.empty()) {
+    std::cerr << "tenantwall passwd: expected a non-empty password on stdin\n";
+    return 2;
+  }
+  std::cout << tenantwall::protocol::makeScramVerifier(password) << "\n";
+  return 0;
+}
+
+int checkPolicy(const std::string& path) {
+  try {
+    auto policy = tenantwall::policy::loadPolicyFile(path);
+    std::cout << path << ": ok, " << policy->tenants.size() << " tenants, " << policy->users.size()
+              << " users, " << policy->protected_tables.size() << " protected tables, sha256 "
+              << policy->hash << "\n";
+    return 0;
+  } catch (const tenantwall::policy::PolicyLoadError& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path = "/etc/tenantwall/tenantwall.yaml";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (arg == "--version") {
+      std::cout << "tenantwall " << TENANTWALL_VERSION << "\n";
+      return 0;
+    }
+    if (arg == "passwd" && i == 1) return passwd();
+    if (arg == "check-policy" && i == 1) {
+      if (argc != 3) {
+        std::cerr << kUsage;
+        return 2;
+      }
+      return checkPolicy(argv[2]);
+    }
+    if ((arg == "--config" || arg == "-c") && i + 1 < argc) {
+      config_path = argv[++i];
+      continue;
+    }
+    std::cerr << "tenantwall: unknown argument '" << arg << "'\n\n" << kUsage;
+    return 2;
+  }
+  try {
+    return tenantwall::proxy::runServer(tenantwall::proxy::loadConfigFile(config_path));
+  } catch (const std::exception& e) {
+    // Start-up only: configuration, policy and bind errors end the process with a reason.
+    std::cerr << "tenantwall: " << e.what() << "\n";
+    return 1;
+  }
+}

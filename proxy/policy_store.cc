@@ -1,0 +1,19 @@
+// Policy reload: build a new snapshot off to the side, then swap.
+#include "proxy/policy_store.h"
+
+#include "policy/loader.h"
+
+namespace tenantwall::proxy {
+
+std::string PolicyStore::reload() {
+  try {
+    auto next = policy::loadPolicyFile(path_, version_.load() + 1);
+    version_.store(next->version);
+    current_.store(std::move(next));
+    return {};
+  } catch (const policy::PolicyLoadError& e) {
+    return e.what();
+  }
+}
+
+}  // namespace tenantwall::proxy

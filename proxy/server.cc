@@ -1,0 +1,96 @@
+// Accept loop, signals and I/O threads.
+#include "proxy/server.h"
+
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "protocol/encoder.h"
+#include "protocol/sqlstate.h"
+#include "proxy/asio.h"
+#include "proxy/client_session.h"
+#include "proxy/log.h"
+
+namespace tenantwall::proxy {
+namespace {
+
+awaitable<void> refuseConnection(tcp::socket socket) {
+  std::string out;
+  protocol::appendErrorResponse(out, protocol::makeFatal(protocol::sqlstate::kTooManyConnections,
+                                                         "sorry, too many clients already"));
+  boost::system::error_code ec;
+  co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+}
+
+awaitable<void> acceptLoop(tcp::acceptor& acceptor, std::shared_ptr<ServerState> state) {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      logLine(LogLevel::kWarn, "accept failed: " + ec.message());
+      continue;
+    }
+    // Each session runs on its own strand, so its handlers never run concurrently.
+    auto strand = asio::make_strand(acceptor.get_executor());
+    if (state->connections.fetch_add(1) >= state->config.max_connections) {
+      state->connections.fetch_sub(1);
+      asio::co_spawn(strand, refuseConnection(std::move(socket)), asio::detached);
+      continue;
+    }
+    asio::co_spawn(strand, runClientSession(std::move(socket), state), asio::detached);
+  }
+}
+
+}  // namespace
+
+int runServer(const Config& config) {
+  auto state = std::make_shared<ServerState>(config);
+  if (std::string error = state->policies.reload(); !error.empty())
+    throw std::runtime_error("cannot load policy: " + error);
+  const auto policy = state->policies.current();
+  logLine(LogLevel::kInfo, "policy " + config.policy_path + " loaded, sha256 " + policy->hash);
+
+  asio::io_context io(static_cast<int>(config.io_threads));
+  tcp::acceptor acceptor(io);
+  const tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  const auto bound = acceptor.local_endpoint();
+  logLine(LogLevel::kInfo, "tenantwall listening on " + bound.address().to_string() + ":" +
+                               std::to_string(bound.port()));
+
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        if (signo == SIGHUP) {
+          if (std::string error = state->policies.reload(); error.empty())
+            logLine(LogLevel::kInfo, "policy reloaded, sha256 " + state->policies.current()->hash);
+          else
+            logLine(LogLevel::kError,
+                    "policy reload rejected, keeping the running policy: " + error);
+          signals.async_wait(on_signal);
+          return;
+        }
+        logLine(LogLevel::kInfo, "stopping on signal " + std::to_string(signo));
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+        io.stop();
+      };
+  signals.async_wait(on_signal);
+
+  asio::co_spawn(io, acceptLoop(acceptor, state), asio::detached);
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  return 0;
+}
+
+}  // namespace tenantwall::proxy

@@ -1,0 +1,75 @@
+// Configuration loading: the reference file loads, unknown settings and bad values are refused.
+#include "proxy/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace tenantwall::proxy {
+namespace {
+
+std::string writeTemp(const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("tw-config-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(std::hash<std::string>{}(text)) + ".yaml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+std::string loadError(const std::string& text) {
+  try {
+    loadConfigFile(writeTemp(text));
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "loaded without error";
+}
+
+const std::string kMinimal =
+    "backend: {database: app, user: svc}\npolicy: /etc/tenantwall/policy.yaml\n";
+
+TEST(ConfigTest, ReferenceConfigLoads) {
+  ::unsetenv("TENANTWALL_BACKEND_PASSWORD");
+  const std::string path = std::string(TENANTWALL_TEST_DATA) + "/../../../conf/tenantwall.yaml";
+  const Config c = loadConfigFile(path);
+  EXPECT_EQ(c.listen_port, 6432);
+  EXPECT_EQ(c.backend.database, "app");
+  EXPECT_EQ(c.backend.user, "tenantwall_service");
+  EXPECT_EQ(c.backend.password, "change-me");
+  // Relative policy paths are resolved against the config file's directory.
+  EXPECT_TRUE(c.policy_path.ends_with("conf/policy.yaml")) << c.policy_path;
+  EXPECT_TRUE(std::filesystem::path(c.policy_path).is_absolute()) << c.policy_path;
+}
+
+TEST(ConfigTest, EnvironmentOverridesPassword) {
+  ::setenv("TENANTWALL_BACKEND_PASSWORD", "from-env", 1);
+  const Config c = loadConfigFile(
+      writeTemp("backend: {database: app, user: svc, password: in-file}\npolicy: p.yaml\n"));
+  ::unsetenv("TENANTWALL_BACKEND_PASSWORD");
+  EXPECT_EQ(c.backend.password, "from-env");
+}
+
+TEST(ConfigTest, UnknownSettingNamesItsPlace) {
+  const std::string e = loadError(kMinimal + "listen: {host: 127.0.0.1, prot: 5}\n");
+  EXPECT_NE(e.find(":3:"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown setting 'listen.prot'"), std::string::npos) << e;
+}
+
+TEST(ConfigTest, PortOutOfRange) {
+  const std::string e = loadError(kMinimal + "listen: {port: 70000}\n");
+  EXPECT_NE(e.find("out of range"), std::string::npos) << e;
+}
+
+TEST(ConfigTest, MissingBackendDatabase) {
+  const std::string e = loadError("backend: {user: svc}\npolicy: p.yaml\n");
+  EXPECT_NE(e.find("backend.database is required"), std::string::npos) << e;
+}
+
+TEST(ConfigTest, MissingFile) {
+  EXPECT_THROW(loadConfigFile("/nonexistent/tenantwall.yaml"), ConfigError);
+}
+
+}  // namespace
+}  // namespace tenantwall::proxy
