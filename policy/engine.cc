@@ -194,7 +194,7 @@ Decision decide(const Principal& principal, std::string_view sql, const Policy& 
     }
   }
 
-  auto text = sql::deparse(*tree);
+  auto text = sql::deparseVerified(*tree);
   if (!text) return std::unexpected(text.error());
   allowed.sql = std::move(*text);
   return allowed;

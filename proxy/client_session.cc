@@ -1,20 +1,26 @@
-// The client session state machine: startup -> authenticate -> connect backend -> statements.
+// The client session: startup -> authenticate -> connect backend -> two pumps.
+// The client pump analyses every client message and writes to PostgreSQL; the backend pump
+// relays PostgreSQL's answers (scrubbed) to the client. Only the backend pump writes to the
+// client after start-up, so writes never interleave; both run on the session's strand.
 #include "proxy/client_session.h"
 
-#include <openssl/rand.h>
-
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "policy/engine.h"
 #include "policy/error_scrub.h"
 #include "protocol/encoder.h"
+#include "protocol/extended.h"
 #include "protocol/messages.h"
 #include "protocol/scram.h"
 #include "protocol/sqlstate.h"
 #include "proxy/backend_connection.h"
 #include "proxy/frame_reader.h"
 #include "proxy/log.h"
+#include "proxy/refusal_book.h"
+#include "proxy/startup_params.h"
 
 namespace tenantwall::proxy {
 namespace {
@@ -22,54 +28,78 @@ namespace {
 namespace sqlstate = protocol::sqlstate;
 using protocol::PgError;
 
-// Start-up parameters a client may send. They are harmless display settings; everything else
-// (options, replication, search_path, role...) is refused, because a setting is a door.
-constexpr std::string_view kForwardedStartupParams[] = {"application_name", "DateStyle", "TimeZone",
-                                                        "IntervalStyle", "extra_float_digits"};
+// A handler's verdict on one client message: carry on, or end the session with this error.
+using Handled = std::expected<void, PgError>;
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
+awaitable<bool> writeAll(tcp::socket& socket, std::string_view bytes) {
+  boost::system::error_code ec;
+  co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
+                             asio::redirect_error(use_awaitable, ec));
+  co_return !ec;
 }
 
-// Printable ASCII only and bounded, so a client cannot smuggle anything through a setting.
-bool harmlessValue(std::string_view value) {
-  if (value.size() > 63) return false;
-  for (unsigned char c : value)
-    if (c < 0x20 || c > 0x7e) return false;
-  return true;
+// Forwards a cancel to the backend that owns the key; unknown keys are ignored silently, as
+// PostgreSQL does, so keys cannot be probed.
+awaitable<void> forwardCancel(std::shared_ptr<ServerState> state, protocol::StartupPacket packet) {
+  auto backend = state->cancel_keys.find(BackendKey{packet.cancel_pid, packet.cancel_key});
+  if (!backend) co_return;
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  boost::system::error_code ec;
+  const auto& cfg = state->config.backend;
+  auto endpoints = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port),
+                                                   asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  tcp::socket socket(executor);
+  co_await asio::async_connect(socket, endpoints, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  std::string out;
+  protocol::appendCancelRequest(out, backend->pid, backend->key);
+  co_await writeAll(socket, out);
 }
 
-std::int32_t randomInt32() {
-  std::int32_t v = 0;
-  RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v);
-  return v;
-}
-
-class ClientSession {
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   ClientSession(tcp::socket socket, std::shared_ptr<ServerState> state)
       : socket_(std::move(socket)),
         state_(std::move(state)),
         client_(socket_, state_->config.max_message_bytes),
         id_(state_->next_session_id.fetch_add(1)) {}
+  ~ClientSession() {
+    if (client_key_.pid != 0) state_->cancel_keys.remove(client_key_.pid);
+    state_->connections.fetch_sub(1);
+  }
 
   awaitable<void> run();
 
  private:
-  awaitable<bool> send(const std::string& bytes);
+  using Handler = Handled (ClientSession::*)(std::string_view body);
+  struct HandlerEntry {
+    char tag;
+    Handler handler;
+    bool extended;  // skipped while discarding after an error, until Sync
+  };
+  static const HandlerEntry kHandlers[];
+
   awaitable<void> sendFatal(const PgError& error);
   awaitable<std::optional<protocol::StartupPacket>> readStartup();
-  std::optional<PgError> checkStartupParams(const protocol::StartupPacket& startup,
-                                            std::vector<std::pair<std::string, std::string>>& out);
   awaitable<bool> authenticate(const std::string& user);
-  awaitable<bool> statementLoop();
-  awaitable<bool> handleQuery(std::string_view body);
-  awaitable<bool> relayUntilReady();
+  awaitable<void> clientPump();
+  awaitable<void> backendPump();
+  void closeClient();
+  void refuse(PgError error, bool extended);
+  bool relayFrame(const protocol::Frame& frame, std::string_view raw, std::string& out);
+
+  Handled onQuery(std::string_view body);
+  Handled onParse(std::string_view body);
+  Handled onBind(std::string_view body);
+  Handled onDescribe(std::string_view body);
+  Handled onExecute(std::string_view body);
+  Handled onClose(std::string_view body);
+  Handled onSync(std::string_view body);
+  Handled onFlush(std::string_view body);
+  Handled onFunctionCall(std::string_view body);
+
   std::string tag() const {
     return "session " + std::to_string(id_) + " (" + principal_.user + ")";
   }
@@ -79,23 +109,44 @@ class ClientSession {
   FrameReader client_;
   std::uint64_t id_;
   policy::Principal principal_;
+  BackendKey client_key_;
   std::optional<BackendConnection> backend_;
   std::optional<FrameReader> backend_reader_;
+  std::string to_backend_;     // analysed client messages waiting to be written
+  std::string current_frame_;  // raw bytes of the message being handled
+  RefusalBook refusals_;
+  std::set<std::string, std::less<>> statements_;  // created through this proxy session
+  std::set<std::string, std::less<>> portals_;
+  bool discarding_ = false;       // an extended-protocol message was refused: skip until Sync
+  bool closing_ = false;          // the client said goodbye: a backend close is expected
+  std::optional<PgError> fatal_;  // set by the client pump for the backend pump to deliver
   char transaction_status_ = 'I';
 };
 
-awaitable<bool> ClientSession::send(const std::string& bytes) {
-  boost::system::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
-  co_return !ec;
-}
+const ClientSession::HandlerEntry ClientSession::kHandlers[] = {
+    {protocol::ftag::kQuery, &ClientSession::onQuery, false},
+    {protocol::ftag::kParse, &ClientSession::onParse, true},
+    {protocol::ftag::kBind, &ClientSession::onBind, true},
+    {protocol::ftag::kDescribe, &ClientSession::onDescribe, true},
+    {protocol::ftag::kExecute, &ClientSession::onExecute, true},
+    {protocol::ftag::kClose, &ClientSession::onClose, true},
+    {protocol::ftag::kSync, &ClientSession::onSync, false},
+    {protocol::ftag::kFlush, &ClientSession::onFlush, true},
+    {protocol::ftag::kFunctionCall, &ClientSession::onFunctionCall, false},
+};
 
 awaitable<void> ClientSession::sendFatal(const PgError& error) {
   PgError fatal = error;
   fatal.severity = "FATAL";
   std::string out;
   protocol::appendErrorResponse(out, fatal);
-  co_await send(out);
+  co_await writeAll(socket_, out);
+}
+
+void ClientSession::closeClient() {
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 awaitable<std::optional<protocol::StartupPacket>> ClientSession::readStartup() {
@@ -109,8 +160,7 @@ awaitable<std::optional<protocol::StartupPacket>> ClientSession::readStartup() {
     switch (read.packet.kind) {
       case protocol::StartupKind::kSslRequest:
       case protocol::StartupKind::kGssEncRequest: {
-        // Bytes after the request, before our answer, would be accepted unencrypted by
-        // mistake (CVE-2021-23222 class): refuse them.
+        // Bytes sent before our answer would be taken as if encrypted (CVE-2021-23222 class).
         if (client_.buffered() != 0) {
           co_await sendFatal(protocol::makeFatal(sqlstate::kProtocolViolation,
                                                  "unexpected data after encryption request"));
@@ -118,50 +168,16 @@ awaitable<std::optional<protocol::StartupPacket>> ClientSession::readStartup() {
         }
         std::string answer;
         protocol::appendSslAnswer(answer, 'N');
-        if (!co_await send(answer)) co_return std::nullopt;
+        if (!co_await writeAll(socket_, answer)) co_return std::nullopt;
         continue;
       }
       case protocol::StartupKind::kCancelRequest:
-        co_return std::nullopt;  // not yet mapped to backends: closed without effect
+        co_await forwardCancel(state_, std::move(read.packet));
+        co_return std::nullopt;
       case protocol::StartupKind::kStartup:
         co_return std::move(read.packet);
     }
   }
-}
-
-std::optional<PgError> ClientSession::checkStartupParams(
-    const protocol::StartupPacket& startup,
-    std::vector<std::pair<std::string, std::string>>& forwarded) {
-  for (const auto& [name, value] : startup.params) {
-    if (name == "user") continue;
-    if (name == "database") {
-      if (value != state_->config.backend.database)
-        return protocol::makeFatal(
-            "3D000", "database \"" + value + "\" does not exist",
-            "connect to database \"" + state_->config.backend.database + "\"");
-      continue;
-    }
-    if (name == "client_encoding") {
-      // The proxy parses and PostgreSQL executes UTF-8; SQL_ASCII is its subset.
-      if (!equalsIgnoreCase(value, "UTF8") && !equalsIgnoreCase(value, "UTF-8") &&
-          !equalsIgnoreCase(value, "UNICODE") && !equalsIgnoreCase(value, "SQL_ASCII"))
-        return protocol::makeFatal(sqlstate::kInvalidParameterValue,
-                                   "client_encoding \"" + value + "\" is not supported",
-                                   "tenantwall accepts UTF8 clients only");
-      continue;
-    }
-    bool allowed = false;
-    for (auto p : kForwardedStartupParams) allowed = allowed || equalsIgnoreCase(name, p);
-    if (!allowed)
-      return protocol::makeFatal(sqlstate::kInsufficientPrivilege,
-                                 "startup parameter \"" + name + "\" is not allowed",
-                                 "session settings are pinned by tenantwall");
-    if (!harmlessValue(value))
-      return protocol::makeFatal(sqlstate::kInvalidParameterValue,
-                                 "invalid value for startup parameter \"" + name + "\"");
-    forwarded.emplace_back(name, value);
-  }
-  return std::nullopt;
 }
 
 awaitable<bool> ClientSession::authenticate(const std::string& user) {
@@ -171,15 +187,15 @@ awaitable<bool> ClientSession::authenticate(const std::string& user) {
   if (known) {
     if (auto v = protocol::parseScramVerifier(known->scram_verifier)) verifier = *v;
   }
-  // Unknown users run the same exchange against a verifier nothing matches, so a client
-  // cannot tell unknown users from wrong passwords.
-  protocol::ScramServer scram(verifier ? *verifier : protocol::impossibleScramVerifier());
+  // Unknown users run the same exchange against a verifier nothing matches, with a stable salt,
+  // so a client cannot tell unknown users from wrong passwords.
+  protocol::ScramServer scram(verifier ? *verifier : protocol::impossibleScramVerifier(user));
   const PgError failed = protocol::makeFatal(
       sqlstate::kInvalidPassword, "password authentication failed for user \"" + user + "\"");
 
   std::string out;
   protocol::appendAuthenticationSasl(out, {"SCRAM-SHA-256"});
-  if (!co_await send(out)) co_return false;
+  if (!co_await writeAll(socket_, out)) co_return false;
 
   auto first = co_await client_.next();
   if (first.status != ReadStatus::kOk || first.frame.tag != protocol::ftag::kPassword) {
@@ -201,7 +217,7 @@ awaitable<bool> ClientSession::authenticate(const std::string& user) {
   }
   out.clear();
   protocol::appendAuthenticationSaslContinue(out, *server_first);
-  if (!co_await send(out)) co_return false;
+  if (!co_await writeAll(socket_, out)) co_return false;
 
   auto second = co_await client_.next();
   if (second.status != ReadStatus::kOk || second.frame.tag != protocol::ftag::kPassword) {
@@ -214,16 +230,16 @@ awaitable<bool> ClientSession::authenticate(const std::string& user) {
   if (!server_final || !known || !verifier) {
     logLine(LogLevel::kWarn,
             "session " + std::to_string(id_) + ": authentication failed for user \"" + user + "\"");
-    co_await sendFatal(server_final || server_final.error().sqlstate == sqlstate::kInvalidPassword
-                           ? failed
-                           : server_final.error());
+    const bool wrong_password =
+        server_final || server_final.error().sqlstate == sqlstate::kInvalidPassword;
+    co_await sendFatal(wrong_password ? failed : server_final.error());
     co_return false;
   }
   principal_ = policy::Principal{known->tenant, known->name, known->role, {}, {}};
   out.clear();
   protocol::appendAuthenticationSaslFinal(out, *server_final);
   protocol::appendAuthenticationOk(out);
-  co_return co_await send(out);
+  co_return co_await writeAll(socket_, out);
 }
 
 awaitable<void> ClientSession::run() {
@@ -231,7 +247,7 @@ awaitable<void> ClientSession::run() {
   if (!startup) co_return;
   const std::string user = startup->param("user");
   std::vector<std::pair<std::string, std::string>> forwarded;
-  if (auto refusal = checkStartupParams(*startup, forwarded)) {
+  if (auto refusal = checkStartupParams(*startup, state_->config.backend.database, forwarded)) {
     co_await sendFatal(*refusal);
     co_return;
   }
@@ -246,177 +262,263 @@ awaitable<void> ClientSession::run() {
   }
   backend_.emplace(std::move(*backend));
   backend_reader_.emplace(backend_->socket, protocol::kDefaultMaxMessage);
+  client_key_ = state_->cancel_keys.add(BackendKey{backend_->pid, backend_->key});
   logLine(LogLevel::kInfo, tag() + ": authenticated, tenant " + principal_.tenant);
 
   std::string out;
   for (const auto& [name, value] : backend_->parameters) {
     // The service role's name is not the client's business.
-    if (name == "session_authorization")
-      protocol::appendParameterStatus(out, name, principal_.user);
-    else
-      protocol::appendParameterStatus(out, name, value);
+    protocol::appendParameterStatus(out, name,
+                                    name == "session_authorization" ? principal_.user : value);
   }
-  protocol::appendBackendKeyData(out, randomInt32() & 0x7fffffff, randomInt32());
+  protocol::appendBackendKeyData(out, client_key_.pid, client_key_.key);
   protocol::appendReadyForQuery(out, 'I');
-  if (!co_await send(out)) co_return;
+  if (!co_await writeAll(socket_, out)) co_return;
 
-  co_await statementLoop();
-  std::string bye;
-  protocol::appendTerminate(bye);
-  boost::system::error_code ec;
-  co_await asio::async_write(backend_->socket, asio::buffer(bye),
-                             asio::redirect_error(use_awaitable, ec));
+  asio::co_spawn(
+      socket_.get_executor(), [self = shared_from_this()]() { return self->backendPump(); },
+      asio::detached);
+  co_await clientPump();
 }
 
-awaitable<bool> ClientSession::statementLoop() {
-  bool discarding = false;  // after an extended-protocol refusal, until Sync
+awaitable<void> ClientSession::clientPump() {
   for (;;) {
+    // Batch: write what was analysed once no further whole message is already buffered.
+    if (!to_backend_.empty() && !client_.hasFrame()) {
+      if (!co_await writeAll(backend_->socket, to_backend_)) co_return;
+      to_backend_.clear();
+    }
     auto read = co_await client_.next();
-    if (read.status == ReadStatus::kClosed) co_return true;
+    if (read.status == ReadStatus::kClosed) break;
     if (read.status == ReadStatus::kInvalid) {
-      co_await sendFatal(read.error);
-      co_return false;
+      fatal_ = read.error;
+      break;
     }
     const char tag_byte = read.frame.tag;
-    switch (tag_byte) {
-      case protocol::ftag::kQuery:
-        if (!co_await handleQuery(read.frame.body)) co_return false;
-        break;
-      case protocol::ftag::kTerminate:
-        co_return true;
-      case protocol::ftag::kParse:
-      case protocol::ftag::kBind:
-      case protocol::ftag::kDescribe:
-      case protocol::ftag::kExecute:
-      case protocol::ftag::kClose:
-      case protocol::ftag::kFlush:
-        // Not analysed yet, so never forwarded. Like PostgreSQL after an error, skip to Sync.
-        if (!discarding) {
-          std::string out;
-          protocol::appendErrorResponse(
-              out, protocol::makeError(sqlstate::kFeatureNotSupported,
-                                       "the extended query protocol is not supported yet",
-                                       "use the simple query protocol"));
-          if (!co_await send(out)) co_return false;
-          discarding = true;
-        }
-        break;
-      case protocol::ftag::kSync: {
-        discarding = false;
-        std::string out;
-        protocol::appendReadyForQuery(out, transaction_status_);
-        if (!co_await send(out)) co_return false;
-        break;
-      }
-      case protocol::ftag::kFunctionCall: {
-        std::string out;
-        protocol::appendErrorResponse(
-            out, protocol::makeError(sqlstate::kInsufficientPrivilege,
-                                     "the FunctionCall message is not allowed by tenantwall"));
-        protocol::appendReadyForQuery(out, transaction_status_);
-        if (!co_await send(out)) co_return false;
-        break;
-      }
-      default: {
-        std::string what = "unexpected message type 0x";
-        static constexpr char kHex[] = "0123456789abcdef";
-        what += kHex[(static_cast<unsigned char>(tag_byte) >> 4) & 15];
-        what += kHex[static_cast<unsigned char>(tag_byte) & 15];
-        co_await sendFatal(protocol::makeFatal(sqlstate::kProtocolViolation, what));
-        co_return false;
-      }
+    if (tag_byte == protocol::ftag::kTerminate) break;
+    const HandlerEntry* entry = nullptr;
+    for (const auto& e : kHandlers)
+      if (e.tag == tag_byte) entry = &e;
+    if (!entry) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      std::string what = "unexpected message type 0x";
+      what += kHex[(static_cast<unsigned char>(tag_byte) >> 4) & 15];
+      what += kHex[static_cast<unsigned char>(tag_byte) & 15];
+      fatal_ = protocol::makeFatal(sqlstate::kProtocolViolation, what);
+      break;
     }
+    // Like PostgreSQL after an error in an extended-protocol batch: skip to Sync.
+    if (discarding_ && tag_byte != protocol::ftag::kSync) continue;
+    current_frame_.assign(1, tag_byte);
+    current_frame_.append(reinterpret_cast<const char*>(read.frame.body.data()) - 4, 4);
+    current_frame_.append(read.frame.body);
+    if (auto handled = (this->*entry->handler)(read.frame.body); !handled) {
+      fatal_ = handled.error();
+      break;
+    }
+  }
+  // Ending: whatever was analysed goes out, then the backend is told goodbye (or, on a fatal
+  // error, cut off so the backend pump delivers the error and closes the client).
+  closing_ = !fatal_;
+  if (!fatal_) protocol::appendTerminate(to_backend_);
+  if (!to_backend_.empty()) co_await writeAll(backend_->socket, to_backend_);
+  boost::system::error_code ignored;
+  backend_->socket.shutdown(tcp::socket::shutdown_send, ignored);
+  if (fatal_) backend_->socket.close(ignored);
+}
+
+void ClientSession::refuse(PgError error, bool extended) {
+  logLine(LogLevel::kInfo, tag() + ": refused " + error.sqlstate + ": " + error.message);
+  const std::string marker = refusals_.record(std::move(error));
+  if (extended) {
+    // A named target, so the client's unnamed statement survives as it would in PostgreSQL.
+    protocol::appendParse(to_backend_, "tw_refusal", marker, {});
+    discarding_ = true;
+  } else {
+    protocol::appendQuery(to_backend_, marker);
   }
 }
 
-awaitable<bool> ClientSession::handleQuery(std::string_view body) {
+Handled ClientSession::onQuery(std::string_view body) {
   auto sql = protocol::parseQuery(body);
-  if (!sql) {
-    co_await sendFatal(sql.error());
-    co_return false;
-  }
+  if (!sql) return std::unexpected(sql.error());
   // One snapshot for the whole statement, even if a reload lands meanwhile.
   const auto policy = state_->policies.current();
   auto decision = policy::decide(principal_, *sql, *policy);
-  std::string out;
   if (!decision) {
-    logLine(LogLevel::kInfo,
-            tag() + ": refused " + decision.error().sqlstate + ": " + decision.error().message);
-    protocol::appendErrorResponse(out, decision.error());
-    protocol::appendReadyForQuery(out, transaction_status_);
-    co_return co_await send(out);
+    refuse(std::move(decision.error()), false);
+    return {};
   }
-  protocol::appendQuery(out, decision->sql);
-  boost::system::error_code ec;
-  co_await asio::async_write(backend_->socket, asio::buffer(out),
-                             asio::redirect_error(use_awaitable, ec));
-  if (ec) {
-    co_await sendFatal(
-        protocol::makeFatal(sqlstate::kConnectionFailure, "connection to the database was lost"));
-    co_return false;
-  }
-  co_return co_await relayUntilReady();
+  protocol::appendQuery(to_backend_, decision->sql);
+  return {};
 }
 
-// Relays PostgreSQL's answer in batches until ReadyForQuery. Row data passes unchanged (masks
-// live in the SQL); errors and notices are scrubbed; COPY never starts because COPY statements
-// are not forwarded, so a copy response means desynchronisation and ends the session.
-awaitable<bool> ClientSession::relayUntilReady() {
+Handled ClientSession::onParse(std::string_view body) {
+  auto parse = protocol::parseParse(body);
+  if (!parse) return std::unexpected(parse.error());
+  const auto policy = state_->policies.current();
+  auto decision = policy::decide(principal_, parse->query, *policy);
+  if (!decision) {
+    refuse(std::move(decision.error()), true);
+    return {};
+  }
+  if (decision->statement_kinds.size() > 1) {
+    refuse(protocol::makeError(sqlstate::kSyntaxError,
+                               "cannot insert multiple commands into a prepared statement"),
+           true);
+    return {};
+  }
+  statements_.emplace(parse->statement);
+  protocol::appendParse(to_backend_, parse->statement, decision->sql, parse->param_types);
+  return {};
+}
+
+Handled ClientSession::onBind(std::string_view body) {
+  auto bind = protocol::parseBind(body);
+  if (!bind) return std::unexpected(bind.error());
+  if (!statements_.contains(bind->statement)) {
+    refuse(protocol::makeError(
+               sqlstate::kInvalidSqlStatementName,
+               "prepared statement \"" + std::string(bind->statement) + "\" does not exist"),
+           true);
+    return {};
+  }
+  portals_.emplace(bind->portal);
+  to_backend_.append(current_frame_);
+  return {};
+}
+
+Handled ClientSession::onDescribe(std::string_view body) {
+  auto target = protocol::parseDescribeOrClose(body);
+  if (!target) return std::unexpected(target.error());
+  const bool statement = target->kind == 'S';
+  if (!(statement ? statements_.contains(target->name) : portals_.contains(target->name))) {
+    refuse(protocol::makeError(
+               statement ? sqlstate::kInvalidSqlStatementName : sqlstate::kInvalidCursorName,
+               std::string(statement ? "prepared statement \"" : "portal \"") +
+                   std::string(target->name) + "\" does not exist"),
+           true);
+    return {};
+  }
+  to_backend_.append(current_frame_);
+  return {};
+}
+
+Handled ClientSession::onExecute(std::string_view body) {
+  auto execute = protocol::parseExecute(body);
+  if (!execute) return std::unexpected(execute.error());
+  if (!portals_.contains(execute->portal)) {
+    refuse(protocol::makeError(sqlstate::kInvalidCursorName,
+                               "portal \"" + std::string(execute->portal) + "\" does not exist"),
+           true);
+    return {};
+  }
+  to_backend_.append(current_frame_);
+  return {};
+}
+
+Handled ClientSession::onClose(std::string_view body) {
+  auto target = protocol::parseDescribeOrClose(body);
+  if (!target) return std::unexpected(target.error());
+  if (target->kind == 'S') {
+    if (auto it = statements_.find(target->name); it != statements_.end()) statements_.erase(it);
+  } else if (auto it = portals_.find(target->name); it != portals_.end()) {
+    portals_.erase(it);
+  }
+  to_backend_.append(current_frame_);
+  return {};
+}
+
+Handled ClientSession::onSync(std::string_view) {
+  discarding_ = false;
+  to_backend_.append(current_frame_);
+  return {};
+}
+
+Handled ClientSession::onFlush(std::string_view) {
+  to_backend_.append(current_frame_);
+  return {};
+}
+
+Handled ClientSession::onFunctionCall(std::string_view) {
+  refuse(protocol::makeError(sqlstate::kInsufficientPrivilege,
+                             "the FunctionCall message is not allowed by tenantwall",
+                             "call functions from SQL instead"),
+         false);
+  return {};
+}
+
+// Appends what the client may see of one backend message; false ends the session.
+bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view raw,
+                               std::string& out) {
+  switch (frame.tag) {
+    case protocol::btag::kErrorResponse:
+    case protocol::btag::kNoticeResponse: {
+      auto fields = protocol::parseErrorFields(frame.body);
+      if (!fields) return false;
+      if (frame.tag == protocol::btag::kErrorResponse) {
+        if (auto refusal = refusals_.match(*fields)) {
+          protocol::appendErrorResponse(out, *refusal);
+          return true;
+        }
+      }
+      protocol::appendErrorFields(out, frame.tag, policy::scrubServerError(*fields));
+      return true;
+    }
+    case protocol::btag::kCopyInResponse:
+    case protocol::btag::kCopyOutResponse:
+    case protocol::btag::kCopyBothResponse:
+      // COPY statements are never forwarded, so this is desynchronisation: fail closed.
+      logLine(LogLevel::kError, tag() + ": unexpected COPY from PostgreSQL");
+      return false;
+    case protocol::btag::kReadyForQuery:
+      if (auto status = protocol::parseReadyForQuery(frame.body)) transaction_status_ = *status;
+      out.append(raw);
+      return true;
+    default:
+      out.append(raw);
+      return true;
+  }
+}
+
+awaitable<void> ClientSession::backendPump() {
   FrameReader& backend = *backend_reader_;
   std::string out;
   for (;;) {
     const std::string_view pending = backend.pending();
     std::size_t pos = 0;
-    bool ready = false;
     out.clear();
-    while (!ready) {
+    bool broken = false;
+    for (;;) {
       auto decoded = protocol::decodeFrame(pending.substr(pos));
       if (decoded.status == protocol::DecodeStatus::kNeedMore) break;
-      if (decoded.status == protocol::DecodeStatus::kInvalid) {
-        logLine(LogLevel::kError, tag() + ": invalid message from PostgreSQL");
-        co_await sendFatal(
-            protocol::makeFatal(sqlstate::kProtocolViolation, "invalid message from the database"));
-        co_return false;
+      if (decoded.status == protocol::DecodeStatus::kInvalid ||
+          !relayFrame(decoded.frame, pending.substr(pos, decoded.frame.size), out)) {
+        broken = true;
+        break;
       }
-      const auto& frame = decoded.frame;
-      switch (frame.tag) {
-        case protocol::btag::kErrorResponse:
-        case protocol::btag::kNoticeResponse: {
-          auto fields = protocol::parseErrorFields(frame.body);
-          if (!fields) {
-            co_await sendFatal(protocol::makeFatal(sqlstate::kProtocolViolation,
-                                                   "invalid error message from the database"));
-            co_return false;
-          }
-          protocol::appendErrorFields(out, frame.tag, policy::scrubServerError(*fields));
-          break;
-        }
-        case protocol::btag::kCopyInResponse:
-        case protocol::btag::kCopyOutResponse:
-        case protocol::btag::kCopyBothResponse:
-          logLine(LogLevel::kError, tag() + ": unexpected COPY from PostgreSQL");
-          co_await sendFatal(protocol::makeFatal(sqlstate::kProtocolViolation,
-                                                 "unexpected COPY from the database"));
-          co_return false;
-        case protocol::btag::kReadyForQuery:
-          if (auto status = protocol::parseReadyForQuery(frame.body)) transaction_status_ = *status;
-          out.append(pending.substr(pos, frame.size));
-          ready = true;
-          break;
-        default:
-          out.append(pending.substr(pos, frame.size));
-      }
-      pos += frame.size;
+      pos += decoded.frame.size;
     }
     backend.consume(pos);
-    if (!out.empty() && !co_await send(out)) co_return false;
-    if (ready) co_return true;
+    if (!out.empty() && !co_await writeAll(socket_, out)) break;
+    if (broken) {
+      co_await sendFatal(protocol::makeFatal(sqlstate::kProtocolViolation,
+                                             "unexpected message from the database"));
+      break;
+    }
     if (!co_await backend.fill()) {
-      co_await sendFatal(
-          protocol::makeFatal(sqlstate::kConnectionFailure, "connection to the database was lost"));
-      co_return false;
+      if (fatal_) {
+        co_await sendFatal(*fatal_);
+      } else if (!closing_) {
+        co_await sendFatal(protocol::makeFatal(sqlstate::kConnectionFailure,
+                                               "connection to the database was lost"));
+      }
+      break;
     }
   }
+  closeClient();
+  boost::system::error_code ignored;
+  backend_->socket.close(ignored);
 }
 
 }  // namespace
@@ -424,9 +526,8 @@ awaitable<bool> ClientSession::relayUntilReady() {
 awaitable<void> runClientSession(tcp::socket socket, std::shared_ptr<ServerState> state) {
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  ClientSession session(std::move(socket), state);
-  co_await session.run();
-  state->connections.fetch_sub(1);
+  auto session = std::make_shared<ClientSession>(std::move(socket), std::move(state));
+  co_await session->run();
 }
 
 }  // namespace tenantwall::proxy

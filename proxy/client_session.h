@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "proxy/asio.h"
+#include "proxy/cancel_registry.h"
 #include "proxy/config.h"
 #include "proxy/policy_store.h"
 
@@ -18,6 +19,7 @@ struct ServerState {
   explicit ServerState(Config c) : config(std::move(c)), policies(config.policy_path) {}
   Config config;
   PolicyStore policies;
+  CancelRegistry cancel_keys;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_session_id{1};
 };

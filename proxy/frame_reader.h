@@ -32,6 +32,10 @@ class FrameReader {
 
   // Bytes already received but not yet returned as frames (for pipelined input).
   std::size_t buffered() const { return buffer_.size() - start_; }
+  // Whether next() can answer without waiting for the socket (a whole or invalid frame).
+  bool hasFrame() const {
+    return protocol::decodeFrame(pending(), max_body_).status != protocol::DecodeStatus::kNeedMore;
+  }
   // The raw bytes of complete frames currently buffered, consumed by the caller; used to relay
   // server output in large batches instead of frame by frame.
   std::string_view pending() const { return std::string_view(buffer_).substr(start_); }

@@ -2,10 +2,12 @@
 #include "policy/sql/parser.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <pg_query.h>
 
 #include <memory>
 
+#include "policy/sql/walker.h"
 #include "protocol/sqlstate.h"
 
 namespace tenantwall::policy::sql {
@@ -30,6 +32,39 @@ protocol::PgError syntaxError(const PgQueryError& error) {
                      error.message != nullptr ? error.message : "syntax error");
   if (error.cursorpos > 0) e.detail = "at character " + std::to_string(error.cursorpos);
   return e;
+}
+
+// Clears source positions, the only fields in which a faithful round trip may differ.
+class ForgetLocations : public Visitor {
+ public:
+  bool knows(std::string_view) const override { return true; }
+  Visit visit(google::protobuf::Message& node, pg_query::Node*, Walker&) override {
+    const auto* descriptor = node.GetDescriptor();
+    for (const char* name : {"location", "stmt_location", "stmt_len"}) {
+      if (const auto* field = descriptor->FindFieldByName(name)) {
+        node.GetReflection()->ClearField(&node, field);
+      }
+    }
+    return Next::kChildren;
+  }
+};
+
+std::expected<std::string, protocol::PgError> withoutLocations(pg_query::ParseResult tree) {
+  ForgetLocations forget;
+  Walker walker(forget, kMaxTreeDepth);
+  for (auto& statement : *tree.mutable_stmts()) {
+    if (auto s = walker.walk(statement); !s) return std::unexpected(s.error());
+  }
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream output(&stream);
+  output.SetSerializationDeterministic(true);
+  if (!tree.SerializeToCodedStream(&output)) {
+    return std::unexpected(
+        makeError(sqlstate::kInternalError, "could not serialise the rewritten statement"));
+  }
+  output.Trim();
+  return bytes;
 }
 
 }  // namespace
@@ -72,6 +107,28 @@ std::expected<std::string, protocol::PgError> deparse(const pg_query::ParseResul
     return std::unexpected(makeError(sqlstate::kInternalError, std::move(message)));
   }
   return std::string(guard.result.query != nullptr ? guard.result.query : "");
+}
+
+}  // namespace tenantwall::policy::sql
+
+namespace tenantwall::policy::sql {
+
+std::expected<std::string, protocol::PgError> deparseVerified(const pg_query::ParseResult& tree) {
+  auto text = deparse(tree);
+  if (!text) return text;
+  auto again = parse(*text);
+  auto expected = withoutLocations(tree);
+  if (!expected) return std::unexpected(expected.error());
+  std::expected<std::string, protocol::PgError> actual =
+      again ? withoutLocations(std::move(*again))
+            : std::expected<std::string, protocol::PgError>(std::unexpected(again.error()));
+  if (!actual || *actual != *expected) {
+    return std::unexpected(makeError(
+        sqlstate::kInternalError, "the rewritten statement could not be verified",
+        "tenantwall refuses statements whose rewrite does not deparse faithfully; please report "
+        "the statement"));
+  }
+  return text;
 }
 
 }  // namespace tenantwall::policy::sql

@@ -24,4 +24,9 @@ std::expected<pg_query::ParseResult, protocol::PgError> parse(std::string_view s
 // Turns a (rewritten) tree back into SQL text, all statements separated by "; ".
 std::expected<std::string, protocol::PgError> deparse(const pg_query::ParseResult& tree);
 
+// deparse(), then parses the text again and requires the very same tree back (source
+// locations aside). What PostgreSQL will parse is then exactly what was analysed, even if the
+// deparser mishandles some node: a mismatch is refused (XX000), never forwarded.
+std::expected<std::string, protocol::PgError> deparseVerified(const pg_query::ParseResult& tree);
+
 }  // namespace tenantwall::policy::sql

@@ -97,6 +97,8 @@ class SelectRewriter final : public Visitor {
   Visit onRangeVar(Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onRangeTableSample(Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onRangeFunction(Message& node, pg_query::Node* wrapper, Walker& walker);
+  Visit onRangeSubselect(Message& node, pg_query::Node* wrapper, Walker& walker);
+  Visit onJoinExpr(Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onFuncCall(Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onAExpr(Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onSubLink(Message& node, pg_query::Node* wrapper, Walker& walker);
@@ -148,8 +150,8 @@ constexpr KindRule kKinds[] = {
     {"TypeName", &SelectRewriter::onTypeName},
     {"SQLValueFunction", &SelectRewriter::onSqlValueFunction},
     // Structure and expressions that name no relation, function, type or operator themselves.
-    {"RangeSubselect", nullptr},
-    {"JoinExpr", nullptr},
+    {"RangeSubselect", &SelectRewriter::onRangeSubselect},
+    {"JoinExpr", &SelectRewriter::onJoinExpr},
     {"Alias", nullptr},
     {"ResTarget", nullptr},
     {"ColumnRef", nullptr},
@@ -266,7 +268,7 @@ std::expected<pg_query::Node, PgError> SelectRewriter::fence(const ProtectedTabl
   } else {
     subselect->mutable_alias()->set_aliasname(table.name);
   }
-  guard_.noteTable(subselect->alias().aliasname(), table);
+  guard_.noteProtected(&subselect->alias(), table);
   noteRelation(table.schema + "." + table.name);
   return out;
 }
@@ -284,8 +286,10 @@ Visit SelectRewriter::onSelect(Message& node, pg_query::Node*, Walker& walker) {
         refused("SELECT ... FOR UPDATE/SHARE is not allowed by the tenantwall policy",
                 "row locks are not available to tenants; remove the FOR UPDATE/SHARE clause"));
   }
+  const int enclosing = guard_.enterLevel();
   if (!select.has_with_clause()) {
     if (auto s = walker.walkFields(select); !s) return std::unexpected(s.error());
+    guard_.leaveLevel(enclosing);
     return Next::kDone;
   }
 
@@ -314,6 +318,7 @@ Visit SelectRewriter::onSelect(Message& node, pg_query::Node*, Walker& walker) {
   }
   if (auto s = walker.walkFields(select, {"with_clause"}); !s) return std::unexpected(s.error());
   ctes_.pop_back();
+  guard_.leaveLevel(enclosing);
   return Next::kDone;
 }
 
@@ -335,10 +340,14 @@ Visit SelectRewriter::onRangeVar(Message& node, pg_query::Node* wrapper, Walker&
   if (auto s = walker.walkFields(relation); !s) return std::unexpected(s.error());  // its alias
   auto resolved = resolve(relation);
   if (!resolved) return std::unexpected(resolved.error());
+  const std::string& visible_name =
+      relation.has_alias() ? relation.alias().aliasname() : relation.relname();
   switch (resolved->target) {
     case Target::kCte:
+      guard_.noteOpaque(visible_name);
       return Next::kDone;
     case Target::kReference:
+      guard_.noteShared(visible_name);
       relation.set_schemaname(resolved->schema);
       noteRelation(resolved->schema + "." + relation.relname());
       return Next::kDone;
@@ -384,6 +393,7 @@ Visit SelectRewriter::onRangeTableSample(Message& node, pg_query::Node* wrapper,
     case Target::kCte:  // PostgreSQL itself refuses TABLESAMPLE on a CTE
       return Next::kDone;
     case Target::kReference:
+      guard_.noteShared(relation.has_alias() ? relation.alias().aliasname() : relation.relname());
       relation.set_schemaname(resolved->schema);
       noteRelation(resolved->schema + "." + relation.relname());
       return Next::kDone;
@@ -432,7 +442,28 @@ Visit SelectRewriter::onRangeFunction(Message& node, pg_query::Node*, Walker&) {
                   "only set-returning functions such as generate_series and unnest can"));
     }
   }
+  // Function results carry no tenant id; unaliased, a single function is named after itself.
+  if (range.has_alias()) {
+    guard_.noteShared(range.alias().aliasname());
+  } else if (range.functions_size() == 1) {
+    const auto names = stringNames(range.functions(0).list().items(0).func_call().funcname());
+    if (names && !names->empty()) guard_.noteShared(names->back());
+  }
   return Next::kChildren;  // the FuncCall handler qualifies each function
+}
+
+Visit SelectRewriter::onRangeSubselect(Message& node, pg_query::Node*, Walker&) {
+  const auto& range = static_cast<const pg_query::RangeSubselect&>(node);
+  // The subquery's SELECT is the next level the walk opens, right below.
+  if (range.has_alias() && range.has_subquery() && range.subquery().has_select_stmt())
+    guard_.noteSubquery(range.alias(), guard_.nextLevel(), range.subquery().select_stmt());
+  return Next::kChildren;
+}
+
+Visit SelectRewriter::onJoinExpr(Message& node, pg_query::Node*, Walker&) {
+  const auto& join = static_cast<const pg_query::JoinExpr&>(node);
+  if (join.has_alias()) guard_.noteOpaque(join.alias().aliasname());
+  return Next::kChildren;
 }
 
 Visit SelectRewriter::onFuncCall(Message& node, pg_query::Node*, Walker&) {

@@ -1,8 +1,9 @@
 // Recording of column-versus-constant comparisons and the cross-tenant check over them.
 #include "policy/sql/tenant_guard.h"
 
+#include <algorithm>
 #include <optional>
-#include <set>
+#include <utility>
 
 #include "policy/sql/nodes.h"
 #include "protocol/sqlstate.h"
@@ -69,12 +70,79 @@ void collectConstants(const pg_query::Node& node, bool array_values,
   }
 }
 
-}  // namespace
-
-void TenantGuard::noteTable(const std::string& alias, const ProtectedTable& table) {
-  aliases_.emplace(alias, &table);
+// The columns a subquery returns and, for plain column references, which column each copies.
+// nullopt when that cannot be told from the target list (`*`, set operations, VALUES).
+std::optional<std::vector<std::pair<std::string, std::vector<std::string>>>> outputsOf(
+    const pg_query::SelectStmt& select) {
+  if (select.op() != pg_query::SETOP_NONE || select.target_list_size() == 0) return std::nullopt;
+  std::vector<std::pair<std::string, std::vector<std::string>>> outputs;
+  for (const auto& target : select.target_list()) {
+    if (!target.has_res_target()) return std::nullopt;
+    const auto& res = target.res_target();
+    const pg_query::Node& value = unwrap(res.val());
+    if (value.has_column_ref()) {
+      auto names = stringNames(value.column_ref().fields());
+      if (!names || names->empty()) return std::nullopt;  // t.* and *
+      outputs.emplace_back(res.name().empty() ? names->back() : res.name(), std::move(*names));
+    } else {
+      outputs.emplace_back(res.name(), std::vector<std::string>{});
+    }
+  }
+  return outputs;
 }
 
+// Applies a column alias list (`AS c(a, b)`) to the first columns.
+std::string renamed(const pg_query::Alias* alias, std::size_t index, const std::string& name) {
+  if (alias == nullptr || index >= static_cast<std::size_t>(alias->colnames_size())) return name;
+  const auto& colname = alias->colnames(static_cast<int>(index));
+  return colname.has_string() ? colname.string().sval() : name;
+}
+
+constexpr int kMaxTraceDepth = 64;
+
+}  // namespace
+
+int TenantGuard::enterLevel() {
+  const int enclosing = current_;
+  levels_.push_back({enclosing, {}});
+  current_ = static_cast<int>(levels_.size()) - 1;
+  return enclosing;
+}
+
+void TenantGuard::leaveLevel(int enclosing) { current_ = enclosing; }
+
+void TenantGuard::noteProtected(const pg_query::Alias* alias, const ProtectedTable& table) {
+  Item item{Kind::kProtected, alias != nullptr ? alias->aliasname() : table.name};
+  for (std::size_t i = 0; i < table.columns.size(); ++i) {
+    item.columns.push_back(renamed(alias, i, table.columns[i].name));
+    if (table.columns[i].name == table.tenant_column) item.tenant_column = item.columns.back();
+  }
+  tenant_columns_.push_back(table.tenant_column);
+  if (!item.tenant_column.empty()) tenant_columns_.push_back(item.tenant_column);
+  if (current_ >= 0) levels_[current_].items.push_back(std::move(item));
+}
+
+void TenantGuard::noteShared(std::string alias) {
+  if (current_ >= 0) levels_[current_].items.push_back({Kind::kShared, std::move(alias)});
+}
+
+void TenantGuard::noteOpaque(std::string alias) {
+  if (current_ >= 0) levels_[current_].items.push_back({Kind::kOpaque, std::move(alias)});
+}
+
+void TenantGuard::noteSubquery(const pg_query::Alias& alias, int level,
+                               const pg_query::SelectStmt& select) {
+  Item item{Kind::kSubquery, alias.aliasname()};
+  item.level = level;
+  if (auto outputs = outputsOf(select)) {
+    item.outputs.emplace();
+    for (std::size_t i = 0; i < outputs->size(); ++i) {
+      auto& [name, source] = (*outputs)[i];
+      item.outputs->push_back({renamed(&alias, i, name), std::move(source)});
+    }
+  }
+  if (current_ >= 0) levels_[current_].items.push_back(std::move(item));
+}
 void TenantGuard::noteComparison(const pg_query::A_Expr& expr) {
   const auto names = stringNames(expr.name());
   const std::string op = names && !names->empty() ? names->back() : std::string();
@@ -107,25 +175,71 @@ void TenantGuard::consider(const pg_query::Node& column_side, const pg_query::No
   if (!column || column->empty()) return;
   std::vector<std::string> constants;
   collectConstants(value_side, array_values, constants);
-  if (!constants.empty()) comparisons_.push_back({std::move(*column), std::move(constants)});
+  if (!constants.empty())
+    comparisons_.push_back({current_, std::move(*column), std::move(constants)});
+}
+
+TenantGuard::Verdict TenantGuard::fromItem(const Item& item, const std::string& column,
+                                           int depth) const {
+  switch (item.kind) {
+    case Kind::kProtected:
+      return column == item.tenant_column ? Verdict::kTenant : Verdict::kNotTenant;
+    case Kind::kShared:
+      return Verdict::kNotTenant;
+    case Kind::kOpaque:
+      return Verdict::kUnknown;
+    case Kind::kSubquery:
+      break;
+  }
+  if (!item.outputs) return Verdict::kUnknown;
+  for (const Output& output : *item.outputs) {
+    if (output.name != column) continue;
+    if (output.source.empty()) return Verdict::kNotTenant;  // an expression, not a column
+    return resolve(output.source, item.level, depth + 1);
+  }
+  return Verdict::kUnknown;
+}
+
+TenantGuard::Verdict TenantGuard::resolve(const std::vector<std::string>& column, int level,
+                                          int depth) const {
+  if (column.empty() || depth > kMaxTraceDepth) return Verdict::kUnknown;
+  const std::string& name = column.back();
+  for (int l = level; l >= 0 && l < static_cast<int>(levels_.size()); l = levels_[l].parent) {
+    if (column.size() >= 2) {
+      const std::string& qualifier = column[column.size() - 2];
+      for (const Item& item : levels_[l].items) {
+        if (item.alias == qualifier) return fromItem(item, name, depth);
+      }
+      continue;
+    }
+    // Unqualified: the first level with an item that has the column owns it.
+    bool unknown_here = false;
+    for (const Item& item : levels_[l].items) {
+      if (item.kind == Kind::kProtected) {
+        if (std::ranges::find(item.columns, name) != item.columns.end())
+          return fromItem(item, name, depth);
+      } else if (item.kind == Kind::kSubquery && item.outputs) {
+        if (std::ranges::any_of(*item.outputs, [&](const Output& o) { return o.name == name; }))
+          return fromItem(item, name, depth);
+      } else {
+        unknown_here = true;
+      }
+    }
+    if (unknown_here) return Verdict::kUnknown;
+  }
+  return Verdict::kUnknown;
 }
 
 std::expected<void, protocol::PgError> TenantGuard::check(std::string_view tenant) const {
-  std::set<std::string_view> tenant_columns;
-  for (const auto& [alias, table] : aliases_) tenant_columns.insert(table->tenant_column);
-
   for (const Comparison& cmp : comparisons_) {
     const std::string& column = cmp.column.back();
-    bool is_tenant_column = tenant_columns.contains(column);
-    if (cmp.column.size() >= 2) {
-      const auto [first, last] = aliases_.equal_range(cmp.column[cmp.column.size() - 2]);
-      if (first != last) {
-        is_tenant_column = false;
-        for (auto it = first; it != last; ++it)
-          is_tenant_column = is_tenant_column || it->second->tenant_column == column;
-      }
+    Verdict verdict = resolve(cmp.column, cmp.level, 0);
+    if (verdict == Verdict::kUnknown) {
+      verdict = std::ranges::find(tenant_columns_, column) != tenant_columns_.end()
+                    ? Verdict::kTenant
+                    : Verdict::kNotTenant;
     }
-    if (!is_tenant_column) continue;
+    if (verdict != Verdict::kTenant) continue;
     for (const std::string& value : cmp.constants) {
       if (value == tenant) continue;
       return std::unexpected(protocol::makeError(

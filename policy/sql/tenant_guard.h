@@ -1,10 +1,11 @@
 // Detects cross-tenant intent (DESIGN decision 4): a comparison of a tenant column with a
 // constant other than the principal's own tenant is refused, not silently answered with nothing.
-// The fence is the boundary; this guard only makes a hostile or mistaken query visible.
+// The fence is the boundary; this guard only makes a hostile or mistaken query visible, so where
+// it cannot tell what a column is it errs towards refusing.
 #pragma once
 
 #include <expected>
-#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,28 +18,67 @@ namespace tenantwall::policy::sql {
 
 class TenantGuard {
  public:
-  // A protected table is read under this alias (the user's alias or the bare table name).
-  void noteTable(const std::string& alias, const ProtectedTable& table);
-  // Records expr if it compares a column with constants: =, <>, IN (...), = ANY / <> ALL
-  // (ARRAY[...] or an array literal), IS [NOT] DISTINCT FROM. Other expressions are ignored.
+  // Query levels, mirroring SQL scoping: the rewriter opens one for every SELECT it enters.
+  // enterLevel returns the enclosing level, to be handed back to leaveLevel.
+  int enterLevel();
+  void leaveLevel(int enclosing);
+  // The index the next enterLevel will get (the level of a subquery about to be walked).
+  int nextLevel() const { return static_cast<int>(levels_.size()); }
+
+  // FROM items of the current level, by the name columns are qualified with.
+  void noteProtected(const pg_query::Alias* alias, const ProtectedTable& table);
+  // A reference table or a function: its columns carry no tenant id.
+  void noteShared(std::string alias);
+  // A CTE reference or an aliased join: its columns are unknown here.
+  void noteOpaque(std::string alias);
+  // A subquery in FROM whose own level is `level`; its simple output columns are traced back.
+  void noteSubquery(const pg_query::Alias& alias, int level, const pg_query::SelectStmt& select);
+
+  // Records expr, at the current level, if it compares a column with constants: =, <>,
+  // IN (...), = ANY / <> ALL (ARRAY[...] or an array literal), IS [NOT] DISTINCT FROM.
   void noteComparison(const pg_query::A_Expr& expr);
+
   // Refuses (42501) when a recorded comparison puts a constant other than tenant against the
-  // tenant column of a protected table of the statement. A qualified column whose qualifier is
-  // the alias of a protected table is matched against that table only; any other column is
-  // matched by its last name against every protected table used, which errs towards refusing.
+  // tenant column of a protected table. Columns are resolved through the levels like
+  // PostgreSQL does; one that cannot be resolved counts as a tenant column when its last name
+  // is the tenant column of any protected table of the statement.
   std::expected<void, protocol::PgError> check(std::string_view tenant) const;
 
  private:
+  enum class Kind { kProtected, kShared, kOpaque, kSubquery };
+  enum class Verdict { kTenant, kNotTenant, kUnknown };
+
+  struct Output {
+    std::string name;
+    std::vector<std::string> source;  // the column it copies, empty for an expression
+  };
+  struct Item {
+    Kind kind;
+    std::string alias;
+    std::vector<std::string> columns;  // kProtected: visible columns, after column aliases
+    std::string tenant_column;         // kProtected: its name after column aliases ("" hidden)
+    int level = -1;                    // kSubquery: the subquery's own level
+    std::optional<std::vector<Output>> outputs;  // kSubquery: nullopt when not traceable
+  };
+  struct Level {
+    int parent;
+    std::vector<Item> items;
+  };
   struct Comparison {
+    int level;
     std::vector<std::string> column;
     std::vector<std::string> constants;
   };
 
   void consider(const pg_query::Node& column_side, const pg_query::Node& value_side,
                 bool array_values);
+  Verdict resolve(const std::vector<std::string>& column, int level, int depth) const;
+  Verdict fromItem(const Item& item, const std::string& column, int depth) const;
 
+  std::vector<Level> levels_;
+  int current_ = -1;
   std::vector<Comparison> comparisons_;
-  std::multimap<std::string, const ProtectedTable*> aliases_;
+  std::vector<std::string> tenant_columns_;  // of every protected table used, for the fallback
 };
 
 }  // namespace tenantwall::policy::sql

@@ -1,0 +1,234 @@
+// Data-driven tests of decide(): every case in rewrite_cases/*.txt, one GoogleTest case each.
+//
+// Case file format (one case per "===" header, keys one per line):
+//   # a comment
+//   === name of the case
+//   tenant: acme                  (optional, default acme)
+//   sql: SELECT * FROM customers  (continuation lines start with "| " and add a newline)
+//   expect: <exact deparsed SQL>  (or)  expect-error: 42501 optional message substring
+//   kinds: SELECT BEGIN           (optional: Allowed::statement_kinds, space separated)
+//   relations: public.customers   (optional: Allowed::relations, space separated)
+//   define NAME: text             (outside a case: ${NAME} in any later expect: is replaced by
+//                                  text, so long fenced subqueries are written, and read, once)
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "policy/engine.h"
+#include "policy/loader.h"
+
+namespace tenantwall::policy {
+namespace {
+
+struct RewriteCase {
+  std::string file;
+  int line = 0;
+  std::string name;
+  std::string tenant = "acme";
+  std::string sql;
+  bool has_sql = false;
+  std::optional<std::string> expect;
+  std::optional<std::string> expect_error;  // "SQLSTATE[ message substring]"
+  std::optional<std::string> kinds;
+  std::optional<std::string> relations;
+  std::string load_error;  // set on a single placeholder case when the files cannot be read
+};
+
+// Names a case in failure output instead of GoogleTest's byte dump.
+void PrintTo(const RewriteCase& c, std::ostream* os) { *os << c.file << ":" << c.line; }
+
+std::string trim(std::string s) {
+  const auto first = s.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r");
+  return s.substr(first, last - first + 1);
+}
+
+// Replaces every ${NAME} by its definition; an undefined name is an error in the case file.
+std::string expand(const std::string& text, const std::map<std::string, std::string>& defines,
+                   const std::string& where) {
+  std::string out;
+  std::size_t pos = 0;
+  while (true) {
+    const auto open = text.find("${", pos);
+    if (open == std::string::npos) break;
+    const auto close = text.find('}', open);
+    if (close == std::string::npos) throw std::runtime_error(where + ": unterminated ${");
+    const auto it = defines.find(text.substr(open + 2, close - open - 2));
+    if (it == defines.end()) throw std::runtime_error(where + ": undefined " + text.substr(open));
+    out.append(text, pos, open - pos).append(it->second);
+    pos = close + 1;
+  }
+  return out.append(text, pos);
+}
+
+std::vector<RewriteCase> loadCases() {
+  const std::filesystem::path dir = std::filesystem::path(TENANTWALL_TEST_DATA) / "rewrite_cases";
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".txt") files.push_back(entry.path());
+  }
+  std::ranges::sort(files);
+
+  std::vector<RewriteCase> cases;
+  std::map<std::string, std::string> defines;
+  for (const auto& path : files) {
+    std::ifstream in(path);
+    std::string line;
+    int number = 0;
+    std::string* last_value = nullptr;
+    while (std::getline(in, line)) {
+      ++number;
+      if (line.starts_with("#") || trim(line).empty()) continue;
+      if (line.starts_with("define ")) {
+        const auto colon = line.find(':');
+        if (colon == std::string::npos)
+          throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": bad define");
+        std::string value = line.substr(colon + 1);
+        if (value.starts_with(" ")) value.erase(0, 1);
+        defines[trim(line.substr(7, colon - 7))] =
+            expand(value, defines, path.string() + ":" + std::to_string(number));
+        last_value = nullptr;
+        continue;
+      }
+      if (line.starts_with("=== ")) {
+        cases.push_back({path.filename().string(), number, trim(line.substr(4))});
+        last_value = nullptr;
+        continue;
+      }
+      if (cases.empty()) throw std::runtime_error(path.string() + ": text before first ===");
+      RewriteCase& c = cases.back();
+      if (line.starts_with("| ") && last_value != nullptr) {
+        last_value->append("\n").append(line.substr(2));
+        continue;
+      }
+      const auto colon = line.find(':');
+      if (colon == std::string::npos)
+        throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": no key");
+      const std::string key = line.substr(0, colon);
+      // Values keep inner spacing; only the one space after the colon is dropped.
+      std::string value = line.substr(colon + 1);
+      if (value.starts_with(" ")) value.erase(0, 1);
+      if (key == "tenant") {
+        c.tenant = trim(value);
+      } else if (key == "sql") {
+        c.sql = value;
+        c.has_sql = true;
+        last_value = &c.sql;
+        continue;
+      } else if (key == "expect") {
+        c.expect = expand(value, defines, path.string() + ":" + std::to_string(number));
+      } else if (key == "expect-error") {
+        c.expect_error = trim(value);
+      } else if (key == "kinds") {
+        c.kinds = trim(value);
+      } else if (key == "relations") {
+        c.relations = trim(value);
+      } else {
+        throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": unknown key " +
+                                 key);
+      }
+      last_value = nullptr;
+    }
+  }
+  return cases;
+}
+
+std::vector<RewriteCase> loadCasesOrError() {
+  try {
+    return loadCases();
+  } catch (const std::exception& e) {
+    RewriteCase broken{.file = "rewrite_cases", .name = "case files"};
+    broken.load_error = e.what();
+    return {broken};
+  }
+}
+
+const Policy& testPolicy() {
+  static const std::shared_ptr<const Policy> policy =
+      loadPolicyFile(std::string(TENANTWALL_TEST_DATA) + "/../../../conf/policy.yaml");
+  return *policy;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out.append(out.empty() ? "" : " ").append(item);
+  return out;
+}
+
+class RewriteCases : public ::testing::TestWithParam<RewriteCase> {};
+
+TEST_P(RewriteCases, Decides) {
+  const RewriteCase& c = GetParam();
+  SCOPED_TRACE(c.file + ":" + std::to_string(c.line) + ": " + c.name);
+  ASSERT_EQ(c.load_error, "");
+  ASSERT_TRUE(c.has_sql) << "case has no sql";
+  ASSERT_NE(c.expect.has_value(), c.expect_error.has_value())
+      << "case needs exactly one of expect / expect-error";
+
+  Principal principal{.tenant = c.tenant, .user = "test", .role = "analyst"};
+  const Decision decision = decide(principal, c.sql, testPolicy());
+
+  if (c.expect_error) {
+    ASSERT_FALSE(decision.has_value()) << "expected an error, got: " << decision->sql;
+    const auto space = c.expect_error->find(' ');
+    const std::string state = c.expect_error->substr(0, space);
+    EXPECT_EQ(decision.error().sqlstate, state) << decision.error().message;
+    if (space != std::string::npos) {
+      const std::string fragment = c.expect_error->substr(space + 1);
+      EXPECT_NE(decision.error().message.find(fragment), std::string::npos)
+          << "message: " << decision.error().message;
+    }
+    EXPECT_FALSE(decision.error().message.empty());
+    return;
+  }
+
+  ASSERT_TRUE(decision.has_value()) << decision.error().sqlstate << " "
+                                    << decision.error().message;
+  EXPECT_EQ(decision->sql, *c.expect) << "actual:\n" << decision->sql;
+  if (c.kinds) {
+    EXPECT_EQ(joined(decision->statement_kinds), *c.kinds);
+  }
+  if (c.relations) {
+    EXPECT_EQ(joined(decision->relations), *c.relations);
+  }
+
+  // What we forward must be SQL that tenantwall itself accepts again: it parses, every name in
+  // it is allowed, and re-fencing it changes nothing about what it may read.
+  if (!decision->sql.empty()) {
+    const Decision again = decide(principal, decision->sql, testPolicy());
+    EXPECT_TRUE(again.has_value()) << "rewritten SQL refused on a second pass: "
+                                   << again.error().message;
+    if (again && c.relations) {
+      EXPECT_EQ(joined(again->relations), *c.relations);
+    }
+  }
+}
+
+std::string caseName(const ::testing::TestParamInfo<RewriteCase>& info) {
+  std::string name = info.param.file.substr(0, info.param.file.find('.')) + "_" +
+                     std::to_string(info.param.line) + "_";
+  for (char ch : info.param.name) {
+    if (std::isalnum(static_cast<unsigned char>(ch))) {
+      name += ch;
+    } else if (name.back() != '_') {
+      name += '_';
+    }
+  }
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, RewriteCases, ::testing::ValuesIn(loadCasesOrError()), caseName);
+
+TEST(RewriteCaseFiles, HaveManyCases) { EXPECT_GE(loadCasesOrError().size(), 60U); }
+
+}  // namespace
+}  // namespace tenantwall::policy
