@@ -56,7 +56,8 @@ class Reader {
     return value.Scalar();
   }
 
-  const YAML::Node& sequence(const YAML::Node& node, std::string_view what) const {
+  // By value: callers pass temporaries like item["columns"] and loop over the result.
+  YAML::Node sequence(const YAML::Node& node, std::string_view what) const {
     if (!node.IsSequence()) fail(node, std::string(what) + " must be a list");
     return node;
   }

@@ -344,12 +344,12 @@ Handled ClientSession::onQuery(std::string_view body) {
   if (!sql) return std::unexpected(sql.error());
   // One snapshot for the whole statement, even if a reload lands meanwhile.
   const auto policy = state_->policies.current();
-  auto decision = policy::decide(principal_, *sql, *policy);
-  if (!decision) {
-    refuse(std::move(decision.error()), false);
+  const auto decision = state_->decisions.decide(principal_, *sql, *policy);
+  if (!*decision) {
+    refuse(decision->error(), false);
     return {};
   }
-  protocol::appendQuery(to_backend_, decision->sql);
+  protocol::appendQuery(to_backend_, (*decision)->sql);
   return {};
 }
 
@@ -357,19 +357,19 @@ Handled ClientSession::onParse(std::string_view body) {
   auto parse = protocol::parseParse(body);
   if (!parse) return std::unexpected(parse.error());
   const auto policy = state_->policies.current();
-  auto decision = policy::decide(principal_, parse->query, *policy);
-  if (!decision) {
-    refuse(std::move(decision.error()), true);
+  const auto decision = state_->decisions.decide(principal_, parse->query, *policy);
+  if (!*decision) {
+    refuse(decision->error(), true);
     return {};
   }
-  if (decision->statement_kinds.size() > 1) {
+  if ((*decision)->statement_kinds.size() > 1) {
     refuse(protocol::makeError(sqlstate::kSyntaxError,
                                "cannot insert multiple commands into a prepared statement"),
            true);
     return {};
   }
   statements_.emplace(parse->statement);
-  protocol::appendParse(to_backend_, parse->statement, decision->sql, parse->param_types);
+  protocol::appendParse(to_backend_, parse->statement, (*decision)->sql, parse->param_types);
   return {};
 }
 

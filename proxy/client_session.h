@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "policy/decision_cache.h"
 #include "proxy/asio.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/config.h"
@@ -20,6 +21,7 @@ struct ServerState {
   Config config;
   PolicyStore policies;
   CancelRegistry cancel_keys;
+  policy::DecisionCache decisions;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_session_id{1};
 };

@@ -28,8 +28,8 @@ struct DeparseResultGuard {
 };
 
 protocol::PgError syntaxError(const PgQueryError& error) {
-  auto e = makeError(sqlstate::kSyntaxError,
-                     error.message != nullptr ? error.message : "syntax error");
+  auto e =
+      makeError(sqlstate::kSyntaxError, error.message != nullptr ? error.message : "syntax error");
   if (error.cursorpos > 0) e.detail = "at character " + std::to_string(error.cursorpos);
   return e;
 }

@@ -3,7 +3,6 @@
 #include "policy/sql/rewriter.h"
 
 #include <algorithm>
-#include <array>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -28,8 +27,7 @@ constexpr std::string_view kCatalog = "pg_catalog";
 constexpr std::string_view kDefaultSchema = "public";
 
 PgError refused(std::string message, std::string hint) {
-  return protocol::makeError(sqlstate::kInsufficientPrivilege, std::move(message),
-                             std::move(hint));
+  return protocol::makeError(sqlstate::kInsufficientPrivilege, std::move(message), std::move(hint));
 }
 
 PgError relationRefused(const std::string& written) {
@@ -62,17 +60,10 @@ std::expected<void, PgError> qualifyOperator(NodeList& name) {
     return {};
   }
   if (names && names->size() == 2 && (*names)[0] == kCatalog) return {};
-  return std::unexpected(refused(
-      "operator " + (names ? dotted(*names) : std::string("(unnamed)")) +
-          " is not allowed by the tenantwall policy",
-      "only pg_catalog operators can be used"));
+  return std::unexpected(refused("operator " + (names ? dotted(*names) : std::string("(unnamed)")) +
+                                     " is not allowed by the tenantwall policy",
+                                 "only pg_catalog operators can be used"));
 }
-
-constexpr std::array<std::string_view, 16> kSqlValueFunctionNames{
-    "",          "CURRENT_DATE", "CURRENT_TIME",   "CURRENT_TIME",      "CURRENT_TIMESTAMP",
-    "CURRENT_TIMESTAMP", "LOCALTIME", "LOCALTIME", "LOCALTIMESTAMP", "LOCALTIMESTAMP",
-    "CURRENT_ROLE", "CURRENT_USER", "USER",        "SESSION_USER",      "CURRENT_CATALOG",
-    "CURRENT_SCHEMA"};
 
 class SelectRewriter;
 using Handler = Visit (SelectRewriter::*)(Message&, pg_query::Node*, Walker&);
@@ -105,6 +96,8 @@ class SelectRewriter final : public Visitor {
   Visit onSortBy(Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onTypeName(Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onSqlValueFunction(Message& node, pg_query::Node* wrapper, Walker& walker);
+  Visit onColumnRef(Message& node, pg_query::Node* wrapper, Walker& walker);
+  Visit onIndirection(Message& node, pg_query::Node* wrapper, Walker& walker);
 
  private:
   enum class Target { kCte, kProtected, kReference };
@@ -154,7 +147,7 @@ constexpr KindRule kKinds[] = {
     {"JoinExpr", &SelectRewriter::onJoinExpr},
     {"Alias", nullptr},
     {"ResTarget", nullptr},
-    {"ColumnRef", nullptr},
+    {"ColumnRef", &SelectRewriter::onColumnRef},
     {"A_Star", nullptr},
     {"A_Const", nullptr},
     {"Integer", nullptr},
@@ -174,7 +167,7 @@ constexpr KindRule kKinds[] = {
     {"CoalesceExpr", nullptr},
     {"MinMaxExpr", nullptr},
     {"A_ArrayExpr", nullptr},
-    {"A_Indirection", nullptr},
+    {"A_Indirection", &SelectRewriter::onIndirection},
     {"A_Indices", nullptr},
     {"RowExpr", nullptr},
     {"NamedArgExpr", nullptr},
@@ -202,9 +195,8 @@ Visit SelectRewriter::visit(Message& node, pg_query::Node* wrapper, Walker& walk
 // ---- scopes and relations ----------------------------------------------------------------
 
 bool SelectRewriter::isCte(std::string_view name) const {
-  return std::ranges::any_of(ctes_, [&](const auto& scope) {
-    return std::ranges::find(scope, name) != scope.end();
-  });
+  return std::ranges::any_of(
+      ctes_, [&](const auto& scope) { return std::ranges::find(scope, name) != scope.end(); });
 }
 
 std::expected<SelectRewriter::Resolved, PgError> SelectRewriter::resolve(
@@ -226,7 +218,8 @@ std::expected<SelectRewriter::Resolved, PgError> SelectRewriter::resolve(
 }
 
 void SelectRewriter::noteRelation(std::string name) {
-  if (std::ranges::find(relations_, name) == relations_.end()) relations_.push_back(std::move(name));
+  if (std::ranges::find(relations_, name) == relations_.end())
+    relations_.push_back(std::move(name));
 }
 
 // (SELECT <columns> FROM <from_item> WHERE schema.t.tenant_col OPERATOR(pg_catalog.=) '<tenant>'
@@ -359,8 +352,8 @@ Visit SelectRewriter::onRangeVar(Message& node, pg_query::Node* wrapper, Walker&
   *inner = relation;  // keeps inh, so ONLY t stays ONLY inside the fence
   inner->clear_alias();
   inner->set_schemaname(resolved->table->schema);
-  auto fenced = fence(*resolved->table, relation.has_alias() ? &relation.alias() : nullptr,
-                      std::move(bare));
+  auto fenced =
+      fence(*resolved->table, relation.has_alias() ? &relation.alias() : nullptr, std::move(bare));
   if (!fenced) return std::unexpected(fenced.error());
   *wrapper = std::move(*fenced);  // `relation` is gone from here on
   return Next::kDone;
@@ -370,14 +363,15 @@ Visit SelectRewriter::onRangeTableSample(Message& node, pg_query::Node* wrapper,
   auto& sample = static_cast<pg_query::RangeTableSample&>(node);
   const auto method = stringNames(sample.method());
   // The method names a handler function looked up like any function: allowlisted, qualified.
-  const bool known_method = method && !method->empty() &&
-                            (method->size() == 1 || (method->size() == 2 && (*method)[0] == kCatalog)) &&
-                            isAllowedTablesampleMethod(method->back());
+  const bool known_method =
+      method && !method->empty() &&
+      (method->size() == 1 || (method->size() == 2 && (*method)[0] == kCatalog)) &&
+      isAllowedTablesampleMethod(method->back());
   if (!known_method) {
-    return std::unexpected(refused(
-        "TABLESAMPLE method " + (method ? dotted(*method) : std::string("(unnamed)")) +
-            " is not allowed by the tenantwall policy",
-        "use TABLESAMPLE bernoulli or system"));
+    return std::unexpected(refused("TABLESAMPLE method " +
+                                       (method ? dotted(*method) : std::string("(unnamed)")) +
+                                       " is not allowed by the tenantwall policy",
+                                   "use TABLESAMPLE bernoulli or system"));
   }
   if (method->size() == 1) prependName(*sample.mutable_method(), kCatalog);
   if (wrapper == nullptr || !sample.has_relation() || !sample.relation().has_range_var())
@@ -552,11 +546,20 @@ Visit SelectRewriter::onSqlValueFunction(Message& node, pg_query::Node*, Walker&
   if (op >= pg_query::SVFOP_CURRENT_DATE && op <= pg_query::SVFOP_LOCALTIMESTAMP_N)
     return Next::kChildren;
   // The user and schema functions would name the proxy's service role, not the tenant.
-  const std::string_view name =
-      op > 0 && op < static_cast<int>(kSqlValueFunctionNames.size()) ? kSqlValueFunctionNames[op]
-                                                                     : "(unknown)";
-  return std::unexpected(refused(std::string(name) + " is not allowed by the tenantwall policy",
+  std::string name = pg_query::SQLValueFunctionOp_Name(function.op());
+  if (name.starts_with("SVFOP_")) name.erase(0, 6);
+  return std::unexpected(refused(name + " is not allowed by the tenantwall policy",
                                  "the session runs under tenantwall's own database role"));
+}
+
+Visit SelectRewriter::onColumnRef(Message& node, pg_query::Node*, Walker&) {
+  guard_.noteColumn(static_cast<const pg_query::ColumnRef&>(node));
+  return Next::kChildren;
+}
+
+Visit SelectRewriter::onIndirection(Message& node, pg_query::Node*, Walker&) {
+  guard_.noteIndirection(static_cast<const pg_query::A_Indirection&>(node));
+  return Next::kChildren;
 }
 
 }  // namespace

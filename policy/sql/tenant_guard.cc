@@ -179,6 +179,29 @@ void TenantGuard::consider(const pg_query::Node& column_side, const pg_query::No
     comparisons_.push_back({current_, std::move(*column), std::move(constants)});
 }
 
+void TenantGuard::noteColumn(const pg_query::ColumnRef& ref) {
+  auto names = stringNames(ref.fields());  // nullopt for c.*, which names no attribute
+  if (names && names->size() >= 2) attributes_.push_back({current_, std::move(*names)});
+}
+
+void TenantGuard::noteIndirection(const pg_query::A_Indirection& indirection) {
+  if (!indirection.has_arg() || !indirection.arg().has_column_ref()) return;
+  if (indirection.indirection_size() == 0 || !indirection.indirection(0).has_string()) return;
+  auto names = stringNames(indirection.arg().column_ref().fields());
+  if (!names || names->size() != 1) return;
+  names->push_back(indirection.indirection(0).string().sval());
+  attributes_.push_back({current_, std::move(*names)});
+}
+
+const TenantGuard::Item* TenantGuard::findQualifier(const std::string& qualifier, int level) const {
+  for (int l = level; l >= 0 && l < static_cast<int>(levels_.size()); l = levels_[l].parent) {
+    for (const Item& item : levels_[l].items) {
+      if (item.alias == qualifier) return &item;
+    }
+  }
+  return nullptr;
+}
+
 TenantGuard::Verdict TenantGuard::fromItem(const Item& item, const std::string& column,
                                            int depth) const {
   switch (item.kind) {
@@ -206,11 +229,8 @@ TenantGuard::Verdict TenantGuard::resolve(const std::vector<std::string>& column
   const std::string& name = column.back();
   for (int l = level; l >= 0 && l < static_cast<int>(levels_.size()); l = levels_[l].parent) {
     if (column.size() >= 2) {
-      const std::string& qualifier = column[column.size() - 2];
-      for (const Item& item : levels_[l].items) {
-        if (item.alias == qualifier) return fromItem(item, name, depth);
-      }
-      continue;
+      const Item* item = findQualifier(column[column.size() - 2], l);
+      return item != nullptr ? fromItem(*item, name, depth) : Verdict::kUnknown;
     }
     // Unqualified: the first level with an item that has the column owns it.
     bool unknown_here = false;
@@ -231,6 +251,16 @@ TenantGuard::Verdict TenantGuard::resolve(const std::vector<std::string>& column
 }
 
 std::expected<void, protocol::PgError> TenantGuard::check(std::string_view tenant) const {
+  for (const Attribute& attribute : attributes_) {
+    const Item* item = findQualifier(attribute.names[attribute.names.size() - 2], attribute.level);
+    if (item == nullptr || item->kind != Kind::kProtected) continue;
+    if (std::ranges::find(item->columns, attribute.names.back()) != item->columns.end()) continue;
+    return std::unexpected(protocol::makeError(
+        protocol::sqlstate::kInsufficientPrivilege,
+        "column " + item->alias + "." + attribute.names.back() +
+            " is not visible under the tenantwall policy",
+        "the columns of " + item->alias + " are the visible columns its policy lists"));
+  }
   for (const Comparison& cmp : comparisons_) {
     const std::string& column = cmp.column.back();
     Verdict verdict = resolve(cmp.column, cmp.level, 0);

@@ -1,7 +1,11 @@
-// Detects cross-tenant intent (DESIGN decision 4): a comparison of a tenant column with a
-// constant other than the principal's own tenant is refused, not silently answered with nothing.
-// The fence is the boundary; this guard only makes a hostile or mistaken query visible, so where
-// it cannot tell what a column is it errs towards refusing.
+// Column checks that need the whole statement's scopes, run after the rewrite walk:
+// - cross-tenant intent (DESIGN decision 4): a comparison of a tenant column with a constant
+//   other than the principal's own tenant is refused, not silently answered with nothing;
+// - attribute notation on a secured relation: `c.x` where c is a protected table and x is not
+//   one of its visible columns is refused, because PostgreSQL would read it as the function
+//   call x(c), outside the function allowlist (and for a hidden column it fails anyway).
+// The fence is the boundary; these checks make hostile or mistaken queries visible, so where
+// a column cannot be resolved they err towards refusing.
 #pragma once
 
 #include <expected>
@@ -37,11 +41,16 @@ class TenantGuard {
   // Records expr, at the current level, if it compares a column with constants: =, <>,
   // IN (...), = ANY / <> ALL (ARRAY[...] or an array literal), IS [NOT] DISTINCT FROM.
   void noteComparison(const pg_query::A_Expr& expr);
+  // Records a qualified column reference (`c.x`, `s.c.x`) at the current level.
+  void noteColumn(const pg_query::ColumnRef& ref);
+  // Records `(c).x`, which PostgreSQL resolves like c.x.
+  void noteIndirection(const pg_query::A_Indirection& indirection);
 
   // Refuses (42501) when a recorded comparison puts a constant other than tenant against the
   // tenant column of a protected table. Columns are resolved through the levels like
   // PostgreSQL does; one that cannot be resolved counts as a tenant column when its last name
   // is the tenant column of any protected table of the statement.
+  // Also refuses (42501) a qualified reference to something a protected table does not show.
   std::expected<void, protocol::PgError> check(std::string_view tenant) const;
 
  private:
@@ -74,10 +83,17 @@ class TenantGuard {
                 bool array_values);
   Verdict resolve(const std::vector<std::string>& column, int level, int depth) const;
   Verdict fromItem(const Item& item, const std::string& column, int depth) const;
+  const Item* findQualifier(const std::string& qualifier, int level) const;
 
   std::vector<Level> levels_;
   int current_ = -1;
+  struct Attribute {
+    int level;
+    std::vector<std::string> names;  // qualifier(s) and the attribute
+  };
+
   std::vector<Comparison> comparisons_;
+  std::vector<Attribute> attributes_;
   std::vector<std::string> tenant_columns_;  // of every protected table used, for the fallback
 };
 

@@ -191,8 +191,7 @@ TEST_P(RewriteCases, Decides) {
     return;
   }
 
-  ASSERT_TRUE(decision.has_value()) << decision.error().sqlstate << " "
-                                    << decision.error().message;
+  ASSERT_TRUE(decision.has_value()) << decision.error().sqlstate << " " << decision.error().message;
   EXPECT_EQ(decision->sql, *c.expect) << "actual:\n" << decision->sql;
   if (c.kinds) {
     EXPECT_EQ(joined(decision->statement_kinds), *c.kinds);
@@ -205,8 +204,8 @@ TEST_P(RewriteCases, Decides) {
   // it is allowed, and re-fencing it changes nothing about what it may read.
   if (!decision->sql.empty()) {
     const Decision again = decide(principal, decision->sql, testPolicy());
-    EXPECT_TRUE(again.has_value()) << "rewritten SQL refused on a second pass: "
-                                   << again.error().message;
+    EXPECT_TRUE(again.has_value())
+        << "rewritten SQL refused on a second pass: " << again.error().message;
     if (again && c.relations) {
       EXPECT_EQ(joined(again->relations), *c.relations);
     }

@@ -25,9 +25,7 @@ class CountingVisitor : public Visitor {
  public:
   explicit CountingVisitor(std::set<std::string> unknown = {}, std::string stop_at = {})
       : unknown_(std::move(unknown)), stop_at_(std::move(stop_at)) {}
-  bool knows(std::string_view kind) const override {
-    return !unknown_.contains(std::string(kind));
-  }
+  bool knows(std::string_view kind) const override { return !unknown_.contains(std::string(kind)); }
   Visit visit(google::protobuf::Message& node, pg_query::Node*, Walker&) override {
     const std::string& kind = node.GetDescriptor()->name();
     ++seen[kind];
@@ -86,8 +84,7 @@ TEST(Walker, RefusesAnUnknownKindAndNamesIt) {
 }
 
 TEST(Walker, RefusesAnUnknownKindDeepInsideSubqueries) {
-  auto tree = parsed(
-      "SELECT CASE WHEN EXISTS (SELECT 1 FROM (SELECT x::int FROM t) s) THEN 1 END");
+  auto tree = parsed("SELECT CASE WHEN EXISTS (SELECT 1 FROM (SELECT x::int FROM t) s) THEN 1 END");
   CountingVisitor visitor({"TypeCast"});
   auto status = walkAll(tree, visitor);
   ASSERT_FALSE(status.has_value());
@@ -106,7 +103,9 @@ TEST(Walker, RefusesAnUnknownKindInATypedField) {
 TEST(Walker, RefusesUnknownProtobufFields) {
   auto tree = parsed("SELECT a FROM t");
   auto* select = tree.mutable_stmts(0)->mutable_stmt()->mutable_select_stmt();
-  select->mutable_target_list(0)->mutable_res_target()->GetReflection()
+  select->mutable_target_list(0)
+      ->mutable_res_target()
+      ->GetReflection()
       ->MutableUnknownFields(select->mutable_target_list(0)->mutable_res_target())
       ->AddVarint(4242, 1);
   CountingVisitor visitor;
@@ -166,8 +165,8 @@ class RewriterRefusesForgedTrees : public ::testing::Test {
   std::expected<SelectRewrite, protocol::PgError> rewriteWithTarget(pg_query::Node planted) {
     auto tree = parsed("SELECT 1");
     auto& statement = *tree.mutable_stmts(0)->mutable_stmt();
-    *statement.mutable_select_stmt()->mutable_target_list(0)->mutable_res_target()
-         ->mutable_val() = std::move(planted);
+    *statement.mutable_select_stmt()->mutable_target_list(0)->mutable_res_target()->mutable_val() =
+        std::move(planted);
     return rewriteSelect(statement, principal_, policy_);
   }
 };
