@@ -1,0 +1,216 @@
+// COPY FROM STDIN row checking.
+#include "policy/copy_in_guard.h"
+
+#include <optional>
+#include <vector>
+
+#include "protocol/sqlstate.h"
+
+namespace tenantwall::policy {
+namespace {
+
+namespace sqlstate = protocol::sqlstate;
+
+protocol::PgError rowError(std::size_t row, const std::string& what) {
+  return protocol::makeError(sqlstate::kInsufficientPrivilege,
+                             "COPY row " + std::to_string(row) + ": " + what,
+                             "every row must belong to your tenant; nothing was copied");
+}
+
+// Text format: the de-escaped value of a field, or nullopt for the NULL marker.
+std::optional<std::string> textValue(std::string_view field, const std::string& null_string) {
+  if (field == null_string) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    if (field[i] != '\\' || i + 1 == field.size()) {
+      out.push_back(field[i]);
+      continue;
+    }
+    const char c = field[++i];
+    switch (c) {
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'v':
+        out.push_back('\v');
+        break;
+      default:
+        // Octal and hex escapes could spell the tenant differently; a tenant field must be
+        // written plainly, so keep the backslash and the value will not match.
+        if ((c >= '0' && c <= '7') || c == 'x') out.push_back('\\');
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Text format: the tenant id escaped for a field.
+std::string textEscape(std::string_view value, char delimiter) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == delimiter || c == '\n' || c == '\r') out.push_back('\\');
+    out.push_back(c == '\n' ? 'n' : c == '\r' ? 'r' : c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::size_t CopyInGuard::rowEnd(std::size_t from) const {
+  if (!spec_.csv) {
+    // In text format a data newline is always escaped as \n, so a raw '\n' ends the row;
+    // but "\<newline>" is a backslash-escaped newline, which PostgreSQL also accepts.
+    for (std::size_t i = from; i < pending_.size(); ++i) {
+      if (pending_[i] == '\\') {
+        ++i;
+        continue;
+      }
+      if (pending_[i] == '\n') return i;
+    }
+    return std::string::npos;
+  }
+  bool quoted = false;  // a row always starts outside quotes
+  for (std::size_t i = from; i < pending_.size(); ++i) {
+    const char c = pending_[i];
+    if (quoted) {
+      if (c == spec_.escape && spec_.escape != spec_.quote && i + 1 < pending_.size() &&
+          (pending_[i + 1] == spec_.quote || pending_[i + 1] == spec_.escape)) {
+        ++i;
+      } else if (c == spec_.quote) {
+        quoted = false;
+      }
+    } else if (c == spec_.quote) {
+      quoted = true;
+    } else if (c == '\n') {
+      return i;
+    }
+  }
+  return std::string::npos;
+}
+
+std::expected<void, protocol::PgError> CopyInGuard::row(std::string_view line, std::string& out) {
+  std::string_view body = line;
+  if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
+  if (body == "\\.") {
+    ended_ = true;
+    out.append(line).push_back('\n');
+    return {};
+  }
+  if (spec_.csv && spec_.header && !header_done_) {
+    header_done_ = true;
+    out.append(line).push_back('\n');
+    return {};
+  }
+  ++rows_;
+  // Split into fields (respecting quotes in CSV).
+  std::vector<std::string_view> fields;
+  std::vector<bool> was_quoted;
+  std::size_t start = 0;
+  bool quoted = false, field_quoted = false;
+  for (std::size_t i = 0; i <= body.size(); ++i) {
+    if (i == body.size() || (!quoted && body[i] == spec_.delimiter)) {
+      if (spec_.csv && quoted) return std::unexpected(rowError(rows_, "unterminated quoted field"));
+      fields.push_back(body.substr(start, i - start));
+      was_quoted.push_back(field_quoted);
+      start = i + 1;
+      field_quoted = false;
+      continue;
+    }
+    if (!spec_.csv) {
+      if (body[i] == '\\') ++i;
+      continue;
+    }
+    if (quoted && body[i] == spec_.escape && spec_.escape != spec_.quote && i + 1 < body.size() &&
+        (body[i + 1] == spec_.quote || body[i + 1] == spec_.escape)) {
+      ++i;
+    } else if (body[i] == spec_.quote) {
+      quoted = !quoted;
+      field_quoted = true;
+    }
+  }
+  if (fields.size() != spec_.column_count)
+    return std::unexpected(rowError(rows_, "expected " + std::to_string(spec_.column_count) +
+                                               " columns, got " + std::to_string(fields.size())));
+
+  if (spec_.tenant_index == spec_.column_count) {
+    out.append(body);
+    out.push_back(spec_.delimiter);
+    if (spec_.csv) {
+      out.push_back(spec_.quote);
+      for (char c : spec_.tenant) {
+        if (c == spec_.quote || c == spec_.escape) out.push_back(spec_.escape);
+        out.push_back(c);
+      }
+      out.push_back(spec_.quote);
+    } else {
+      out.append(textEscape(spec_.tenant, spec_.delimiter));
+    }
+    out.push_back('\n');
+    return {};
+  }
+
+  const std::string_view field = fields[spec_.tenant_index];
+  std::optional<std::string> value;
+  if (spec_.csv) {
+    if (!was_quoted[spec_.tenant_index] && field == spec_.null_string) {
+      value = std::nullopt;
+    } else if (was_quoted[spec_.tenant_index]) {
+      // A quoted tenant value must be exactly "<tenant>" without embedded quotes.
+      if (field.size() < 2 || field.front() != spec_.quote || field.back() != spec_.quote)
+        return std::unexpected(rowError(rows_, "the tenant column must be a plain value"));
+      value = std::string(field.substr(1, field.size() - 2));
+    } else {
+      value = std::string(field);
+    }
+  } else {
+    value = textValue(field, spec_.null_string);
+  }
+  if (!value) return std::unexpected(rowError(rows_, "the tenant column cannot be NULL"));
+  if (*value != spec_.tenant)
+    return std::unexpected(rowError(rows_, "tenant '" + *value + "' is outside your tenant"));
+  out.append(line).push_back('\n');
+  return {};
+}
+
+std::expected<std::string, protocol::PgError> CopyInGuard::feed(std::string_view data) {
+  std::string out;
+  if (ended_) return out;  // PostgreSQL ignores everything after the end marker
+  pending_.append(data);
+  std::size_t consumed = 0;
+  for (;;) {
+    const std::size_t end = rowEnd(consumed);
+    if (end == std::string::npos) break;
+    if (auto ok = row(std::string_view(pending_).substr(consumed, end - consumed), out); !ok)
+      return std::unexpected(ok.error());
+    consumed = end + 1;
+    if (ended_) {
+      pending_.clear();
+      return out;
+    }
+  }
+  // A partial row stays for the next message; it is rescanned from its start then.
+  pending_.erase(0, consumed);
+  return out;
+}
+
+std::expected<std::string, protocol::PgError> CopyInGuard::finish() {
+  std::string out;
+  if (ended_ || pending_.empty()) return out;
+  if (auto ok = row(pending_, out); !ok) return std::unexpected(ok.error());
+  pending_.clear();
+  return out;
+}
+
+}  // namespace tenantwall::policy
