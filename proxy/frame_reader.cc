@@ -1,24 +1,36 @@
 // Socket reads for FrameReader; the framing itself is protocol::decodeFrame.
 #include "proxy/frame_reader.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace tenantwall::proxy {
 
 void FrameReader::compact() {
   if (start_ == 0) return;
-  buffer_.erase(0, start_);
+  std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+  end_ -= start_;
   start_ = 0;
 }
 
 awaitable<bool> FrameReader::fill() {
   compact();
   constexpr std::size_t kChunk = 64 * 1024;
-  const std::size_t old = buffer_.size();
-  buffer_.resize(old + kChunk);
+  if (buffer_.size() - end_ < kChunk) {
+    // Grow geometrically; a large message needs its whole body in one buffer.
+    const std::size_t size = std::max(buffer_.size() * 2, end_ + kChunk);
+    auto bigger = std::make_unique_for_overwrite<char[]>(size);
+    std::memcpy(bigger.get(), buffer_.data(), end_);
+    storage_ = std::move(bigger);
+    buffer_ = std::span<char>(storage_.get(), size);
+  }
   boost::system::error_code ec;
-  const std::size_t n = co_await socket_.async_read_some(asio::buffer(buffer_.data() + old, kChunk),
-                                                         asio::redirect_error(use_awaitable, ec));
-  buffer_.resize(old + (ec ? 0 : n));
-  co_return !ec && n > 0;
+  const std::size_t n =
+      co_await socket_.async_read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
+                                       asio::redirect_error(use_awaitable, ec));
+  if (ec || n == 0) co_return false;
+  end_ += n;
+  co_return true;
 }
 
 awaitable<FrameRead> FrameReader::next() {

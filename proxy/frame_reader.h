@@ -2,6 +2,8 @@
 // points into that buffer and stays valid until the next read call.
 #pragma once
 
+#include <memory>
+#include <span>
 #include <string>
 
 #include "protocol/decoder.h"
@@ -31,14 +33,16 @@ class FrameReader {
   awaitable<StartupRead> nextStartup();
 
   // Bytes already received but not yet returned as frames (for pipelined input).
-  std::size_t buffered() const { return buffer_.size() - start_; }
+  std::size_t buffered() const { return end_ - start_; }
   // Whether next() can answer without waiting for the socket (a whole or invalid frame).
   bool hasFrame() const {
     return protocol::decodeFrame(pending(), max_body_).status != protocol::DecodeStatus::kNeedMore;
   }
   // The raw bytes of complete frames currently buffered, consumed by the caller; used to relay
   // server output in large batches instead of frame by frame.
-  std::string_view pending() const { return std::string_view(buffer_).substr(start_); }
+  std::string_view pending() const {
+    return std::string_view(buffer_.data() + start_, end_ - start_);
+  }
   void consume(std::size_t n) { start_ += n; }
   // Waits for more bytes from the socket; false when the peer closed or failed.
   awaitable<bool> fill();
@@ -48,8 +52,11 @@ class FrameReader {
 
   tcp::socket& socket_;
   std::size_t max_body_;
-  std::string buffer_;
+  // Raw storage: bytes [start_, end_) are unread. Growing never zero-fills what a read overwrites.
+  std::unique_ptr<char[]> storage_;
+  std::span<char> buffer_;
   std::size_t start_ = 0;
+  std::size_t end_ = 0;
 };
 
 }  // namespace tenantwall::proxy
