@@ -45,6 +45,10 @@ const Setting kSettings[] = {
        c.backend.connect_timeout_ms = number<std::uint32_t>(n, 1, 600000);
      }},
     {"", "policy", [](Config& c, const YAML::Node& n) { c.policy_path = text(n); }},
+    {"", "policy_poll_ms",
+     [](Config& c, const YAML::Node& n) {
+       c.policy_poll_ms = number<std::uint32_t>(n, 0, 3600000);
+     }},
     {"", "io_threads",
      [](Config& c, const YAML::Node& n) { c.io_threads = number<unsigned>(n, 1, 256); }},
     {"limits", "max_message_bytes",

@@ -24,6 +24,7 @@ struct Config {
   std::uint16_t listen_port = 6432;
   BackendConfig backend;
   std::string policy_path;  // absolute, or relative to the config file's directory once loaded
+  std::uint32_t policy_poll_ms = 1000;  // how often the policy file is checked; 0: SIGHUP only
   std::size_t max_message_bytes = 16 * 1024 * 1024;
   std::size_t max_connections = 1000;
   unsigned io_threads = 1;

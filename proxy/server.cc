@@ -13,6 +13,7 @@
 #include "proxy/asio.h"
 #include "proxy/client_session.h"
 #include "proxy/log.h"
+#include "proxy/policy_watcher.h"
 
 namespace tenantwall::proxy {
 namespace {
@@ -65,6 +66,9 @@ int runServer(const Config& config) {
   logLine(LogLevel::kInfo, "tenantwall listening on " + bound.address().to_string() + ":" +
                                std::to_string(bound.port()));
 
+  PolicyWatcher watcher(io, state->policies, std::chrono::milliseconds(config.policy_poll_ms));
+  if (config.policy_poll_ms > 0) watcher.start();
+
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signo) {
@@ -81,6 +85,7 @@ int runServer(const Config& config) {
         logLine(LogLevel::kInfo, "stopping on signal " + std::to_string(signo));
         boost::system::error_code ignored;
         acceptor.close(ignored);
+        watcher.stop();
         io.stop();
       };
   signals.async_wait(on_signal);

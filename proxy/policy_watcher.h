@@ -1,0 +1,43 @@
+// Reloads the policy when its file changes. Polls the path through symlinks, because a
+// Kubernetes ConfigMap update swaps a symlink (..data) rather than writing the file, which
+// inotify on the file itself would miss.
+#pragma once
+
+#include <sys/types.h>
+#include <chrono>
+#include <string>
+
+#include "proxy/asio.h"
+#include "proxy/policy_store.h"
+
+namespace tenantwall::proxy {
+
+// What identifies one version of the file on disk.
+struct FileStamp {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = -1;
+  std::int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp stampOf(const std::string& path);  // size -1 when the file cannot be read
+
+class PolicyWatcher {
+ public:
+  PolicyWatcher(asio::io_context& io, PolicyStore& store, std::chrono::milliseconds interval);
+  void start();
+  void stop();
+
+ private:
+  void schedule();
+  void check();
+
+  asio::steady_timer timer_;
+  PolicyStore& store_;
+  std::chrono::milliseconds interval_;
+  FileStamp last_;
+  bool stopped_ = false;
+};
+
+}  // namespace tenantwall::proxy
