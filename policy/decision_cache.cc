@@ -1,8 +1,25 @@
 // LRU decision cache.
 #include "policy/decision_cache.h"
 
+#include <openssl/evp.h>
+
+#include "policy/sql/parser.h"
+
 namespace tenantwall::policy {
 namespace {
+
+std::string sha256Hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 15]);
+  }
+  return out;
+}
 
 void field(std::string& key, std::string_view value) {
   key.append(std::to_string(value.size())).push_back(':');
@@ -31,8 +48,9 @@ std::string decisionCacheKey(const Principal& principal, std::string_view sql,
   return key;
 }
 
-std::shared_ptr<const Decision> DecisionCache::decide(const Principal& principal,
-                                                      std::string_view sql, const Policy& policy) {
+std::shared_ptr<const CachedDecision> DecisionCache::decide(const Principal& principal,
+                                                            std::string_view sql,
+                                                            const Policy& policy) {
   std::string key = decisionCacheKey(principal, sql, policy);
   {
     std::lock_guard lock(mutex_);
@@ -43,7 +61,11 @@ std::shared_ptr<const Decision> DecisionCache::decide(const Principal& principal
     }
     ++misses_;
   }
-  auto decision = std::make_shared<const Decision>(policy::decide(principal, sql, policy));
+  auto made = std::make_shared<CachedDecision>();
+  made->decision = policy::decide(principal, sql, policy);
+  made->redacted_sql = sql::redactLiterals(sql);
+  if (made->decision) made->rewritten_sha256 = sha256Hex(made->decision->sql);
+  std::shared_ptr<const CachedDecision> decision = std::move(made);
   std::lock_guard lock(mutex_);
   if (index_.contains(key)) return decision;  // another thread decided the same meanwhile
   lru_.emplace_front(std::move(key), decision);

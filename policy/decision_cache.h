@@ -16,21 +16,28 @@
 
 namespace tenantwall::policy {
 
+// A decision with what the audit log records of it, computed once per cache miss.
+struct CachedDecision {
+  Decision decision;
+  std::string redacted_sql;      // literals replaced by $n
+  std::string rewritten_sha256;  // of the SQL forwarded, when allowed
+};
+
 class DecisionCache {
  public:
   explicit DecisionCache(std::size_t capacity = 4096) : capacity_(capacity) {}
 
   // Returns the cached decision for this (policy, principal, sql), deciding and caching it
   // on a miss. Thread-safe; the decision itself is computed outside the lock.
-  std::shared_ptr<const Decision> decide(const Principal& principal, std::string_view sql,
-                                         const Policy& policy);
+  std::shared_ptr<const CachedDecision> decide(const Principal& principal, std::string_view sql,
+                                               const Policy& policy);
 
   std::size_t size() const;
   std::uint64_t hits() const;
   std::uint64_t misses() const;
 
  private:
-  using Entry = std::pair<std::string, std::shared_ptr<const Decision>>;
+  using Entry = std::pair<std::string, std::shared_ptr<const CachedDecision>>;
 
   std::size_t capacity_;
   mutable std::mutex mutex_;

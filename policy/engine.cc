@@ -1,14 +1,18 @@
-// decide(): parse a simple-query string, send each statement to the handler for its kind
-// (SELECT is rewritten, transaction control passes, everything else is refused), deparse.
+// decide(): parse a simple-query string, send each statement to the handler for its kind (a
+// table keyed by node kind: queries and writes are rewritten, session statements checked,
+// cursors, PREPARE and EXPLAIN rewrite the statement they carry, COPY is rewritten to a
+// query), refuse every other kind, deparse.
 #include "policy/engine.h"
 
 #include <algorithm>
-#include <array>
-#include <optional>
+#include <initializer_list>
 #include <utility>
 
+#include "policy/sql/copy_rewriter.h"
 #include "policy/sql/parser.h"
 #include "policy/sql/rewriter.h"
+#include "policy/sql/session_statements.h"
+#include "policy/sql/statement_refusals.h"
 #include "policy/sql/walker.h"
 #include "protocol/sqlstate.h"
 
@@ -18,139 +22,200 @@ namespace {
 using protocol::PgError;
 namespace sqlstate = protocol::sqlstate;
 
-constexpr std::string_view kAllowedHint =
-    "tenantwall currently forwards SELECT queries and transaction control (BEGIN, COMMIT, "
-    "ROLLBACK, SAVEPOINT) only";
-
-PgError statementRefused(std::string_view name, std::string_view why = {}) {
-  std::string message = std::string(name) + " is not allowed by the tenantwall policy";
-  if (!why.empty()) message.append(": ").append(why);
-  return protocol::makeError(sqlstate::kInsufficientPrivilege, std::move(message),
-                             std::string(kAllowedHint));
-}
-
-// Command names for refusals, keyed by node kind; an unlisted kind is named by its node kind.
-// Refusal does not depend on this table: every kind but SELECT and transaction control is
-// refused.
-struct StatementName {
-  std::string_view kind;
-  std::string_view name;
-  std::string_view why;
+struct Context {
+  const Principal& principal;
+  const Policy& policy;
+  Allowed& allowed;
+  int statements;  // in the whole string
 };
 
-constexpr StatementName kStatementNames[] = {
-    {"InsertStmt", "INSERT", "writes are not supported yet"},
-    {"UpdateStmt", "UPDATE", "writes are not supported yet"},
-    {"DeleteStmt", "DELETE", "writes are not supported yet"},
-    {"MergeStmt", "MERGE", "writes are not supported yet"},
-    {"CopyStmt", "COPY", {}},
-    {"ExplainStmt", "EXPLAIN", {}},
-    {"VariableSetStmt", "SET", "session settings are pinned"},
-    {"VariableShowStmt", "SHOW", {}},
-    {"DiscardStmt", "DISCARD", {}},
-    {"PrepareStmt", "PREPARE", "use the extended query protocol"},
-    {"ExecuteStmt", "EXECUTE", {}},
-    {"DeallocateStmt", "DEALLOCATE", {}},
-    {"DeclareCursorStmt", "DECLARE CURSOR", {}},
-    {"FetchStmt", "FETCH", {}},
-    {"ClosePortalStmt", "CLOSE", {}},
-    {"ListenStmt", "LISTEN", {}},
-    {"UnlistenStmt", "UNLISTEN", {}},
-    {"NotifyStmt", "NOTIFY", {}},
-    {"DoStmt", "DO", {}},
-    {"CallStmt", "CALL", {}},
-    {"VacuumStmt", "VACUUM", {}},
-    {"LockStmt", "LOCK", {}},
-    {"CheckPointStmt", "CHECKPOINT", {}},
-    {"LoadStmt", "LOAD", {}},
-    {"TruncateStmt", "TRUNCATE", {}},
-    {"CreateStmt", "CREATE TABLE", "tenants cannot create objects"},
-    {"CreateTableAsStmt", "CREATE TABLE AS", "tenants cannot create objects"},
-    {"ViewStmt", "CREATE VIEW", "tenants cannot create objects"},
-    {"IndexStmt", "CREATE INDEX", "tenants cannot create objects"},
-    {"CreateFunctionStmt", "CREATE FUNCTION", "tenants cannot create objects"},
-    {"CreateSchemaStmt", "CREATE SCHEMA", "tenants cannot create objects"},
-    {"CreateSeqStmt", "CREATE SEQUENCE", "tenants cannot create objects"},
-    {"CreateExtensionStmt", "CREATE EXTENSION", "tenants cannot create objects"},
-    {"CreateRoleStmt", "CREATE ROLE", {}},
-    {"AlterTableStmt", "ALTER TABLE", {}},
-    {"AlterRoleStmt", "ALTER ROLE", {}},
-    {"AlterSystemStmt", "ALTER SYSTEM", {}},
-    {"RenameStmt", "ALTER ... RENAME", {}},
-    {"DropStmt", "DROP", {}},
-    {"GrantStmt", "GRANT/REVOKE", {}},
-    {"GrantRoleStmt", "GRANT/REVOKE role", {}},
-    {"CommentStmt", "COMMENT", {}},
-    {"RefreshMatViewStmt", "REFRESH MATERIALIZED VIEW", {}},
-    {"ReindexStmt", "REINDEX", {}},
-    {"ClusterStmt", "CLUSTER", {}},
-    {"CreatedbStmt", "CREATE DATABASE", {}},
-    {"DropdbStmt", "DROP DATABASE", {}},
-    {"RuleStmt", "CREATE RULE", {}},
-    {"CreateTrigStmt", "CREATE TRIGGER", {}},
-};
+// Returns the command name reported in Allowed::statement_kinds, or the refusal.
+using Handler = std::expected<std::string, PgError> (*)(pg_query::Node&, Context&);
 
-PgError refuseStatement(const pg_query::Node& statement) {
-  const std::string_view kind = sql::nodeKind(statement);
-  if (statement.has_variable_set_stmt() &&
-      statement.variable_set_stmt().kind() != pg_query::VAR_SET_VALUE &&
-      statement.variable_set_stmt().kind() != pg_query::VAR_SET_DEFAULT &&
-      statement.variable_set_stmt().kind() != pg_query::VAR_SET_CURRENT &&
-      statement.variable_set_stmt().kind() != pg_query::VAR_SET_MULTI) {
-    return statementRefused("RESET", "session settings are pinned");
-  }
-  const auto* it = std::ranges::find(kStatementNames, kind, &StatementName::kind);
-  if (it != std::end(kStatementNames)) return statementRefused(it->name, it->why);
-  return statementRefused("statement " + std::string(kind));
-}
-
-// The command a transaction statement is, if tenants may run it. Two-phase commit is refused:
-// a prepared transaction outlives the session and the proxy's view of it.
-std::optional<std::string_view> transactionCommand(const pg_query::TransactionStmt& statement) {
-  switch (statement.kind()) {
-    case pg_query::TRANS_STMT_BEGIN:
-      return "BEGIN";
-    case pg_query::TRANS_STMT_START:
-      return "START TRANSACTION";
-    case pg_query::TRANS_STMT_COMMIT:
-      return "COMMIT";
-    case pg_query::TRANS_STMT_ROLLBACK:
-      return "ROLLBACK";
-    case pg_query::TRANS_STMT_SAVEPOINT:
-      return "SAVEPOINT";
-    case pg_query::TRANS_STMT_RELEASE:
-      return "RELEASE";
-    case pg_query::TRANS_STMT_ROLLBACK_TO:
-      return "ROLLBACK TO SAVEPOINT";
-    default:
-      return std::nullopt;
+void noteRelations(Context& context, std::vector<std::string> relations) {
+  for (auto& relation : relations) {
+    if (std::ranges::find(context.allowed.relations, relation) == context.allowed.relations.end())
+      context.allowed.relations.push_back(std::move(relation));
   }
 }
 
-std::string_view twoPhaseName(const pg_query::TransactionStmt& statement) {
-  switch (statement.kind()) {
-    case pg_query::TRANS_STMT_PREPARE:
-      return "PREPARE TRANSACTION";
-    case pg_query::TRANS_STMT_COMMIT_PREPARED:
-      return "COMMIT PREPARED";
-    case pg_query::TRANS_STMT_ROLLBACK_PREPARED:
-      return "ROLLBACK PREPARED";
-    default:
-      return "transaction statement";
-  }
+std::expected<std::string, PgError> query(pg_query::Node& statement, Context& context) {
+  auto rewritten = sql::rewriteStatement(statement, context.principal, context.policy);
+  if (!rewritten) return std::unexpected(rewritten.error());
+  noteRelations(context, std::move(rewritten->relations));
+  if (statement.has_insert_stmt()) return "INSERT";
+  if (statement.has_update_stmt()) return "UPDATE";
+  if (statement.has_delete_stmt()) return "DELETE";
+  return "SELECT";
 }
 
-// Transaction options are DefElems with constant arguments (isolation level, read only,
-// deferrable); anything else in them is not something BEGIN can carry.
-bool plainTransactionOptions(const pg_query::TransactionStmt& statement) {
-  return std::ranges::all_of(statement.options(), [](const pg_query::Node& option) {
-    if (!option.has_def_elem()) return false;
+std::expected<std::string, PgError> session(pg_query::Node& statement, Context&) {
+  return sql::checkSessionStatement(statement);
+}
+
+std::expected<std::string, PgError> dispatchNested(pg_query::Node& inner, Context& context,
+                                                   std::initializer_list<std::string_view> kinds,
+                                                   std::string_view where);
+
+// DECLARE name [BINARY] [SCROLL] CURSOR [WITH HOLD] FOR <query>: the query is rewritten.
+std::expected<std::string, PgError> declareCursor(pg_query::Node& statement, Context& context) {
+  auto& declare = *statement.mutable_declare_cursor_stmt();
+  if (!declare.has_query()) return std::unexpected(sql::unsupportedNode("DeclareCursorStmt"));
+  auto inner = dispatchNested(*declare.mutable_query(), context, {"SelectStmt"}, "DECLARE CURSOR");
+  if (!inner) return std::unexpected(inner.error());
+  return "DECLARE CURSOR";
+}
+
+// FETCH, MOVE and CLOSE name only cursors this session declared, through this proxy.
+std::expected<std::string, PgError> portal(pg_query::Node& statement, Context&) {
+  if (statement.has_fetch_stmt()) return statement.fetch_stmt().ismove() ? "MOVE" : "FETCH";
+  return "CLOSE";
+}
+
+// PREPARE name [(types)] AS <statement>: the body is rewritten as if it ran directly.
+std::expected<std::string, PgError> prepare(pg_query::Node& statement, Context& context) {
+  auto& prepared = *statement.mutable_prepare_stmt();
+  for (auto& type : *prepared.mutable_argtypes()) {
+    if (!type.has_type_name()) return std::unexpected(sql::unsupportedNode(sql::nodeKind(type)));
+    if (auto s = sql::qualifyType(*type.mutable_type_name()); !s) return std::unexpected(s.error());
+  }
+  if (!prepared.has_query()) return std::unexpected(sql::unsupportedNode("PrepareStmt"));
+  auto inner = dispatchNested(*prepared.mutable_query(), context,
+                              {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"}, "PREPARE");
+  if (!inner) return std::unexpected(inner.error());
+  return "PREPARE";
+}
+
+// EXECUTE name(args): the arguments are expressions like any in a select list.
+std::expected<std::string, PgError> execute(pg_query::Node& statement, Context& context) {
+  auto& run = *statement.mutable_execute_stmt();
+  auto rewritten =
+      sql::rewriteExpressions(*run.mutable_params(), context.principal, context.policy);
+  if (!rewritten) return std::unexpected(rewritten.error());
+  noteRelations(context, std::move(rewritten->relations));
+  return "EXECUTE";
+}
+
+std::expected<std::string, PgError> deallocate(pg_query::Node&, Context&) { return "DEALLOCATE"; }
+
+PgError explainRefused(std::string message, std::string hint) {
+  return protocol::makeError(sqlstate::kInsufficientPrivilege, std::move(message), std::move(hint));
+}
+
+// EXPLAIN shows the rewritten plan. ANALYZE is refused: it reports how many rows the tenant
+// filter removed, which counts other tenants' rows. Cost estimates come from table-wide
+// statistics (DESIGN 5b refuses those), so COSTS is forced off.
+std::expected<std::string, PgError> explain(pg_query::Node& statement, Context& context) {
+  auto& plan = *statement.mutable_explain_stmt();
+  bool costs_given = false;
+  for (const auto& option : plan.options()) {
+    if (!option.has_def_elem()) return std::unexpected(sql::unsupportedNode(sql::nodeKind(option)));
     const auto& def = option.def_elem();
-    if (def.defname() != "transaction_isolation" && def.defname() != "transaction_read_only" &&
-        def.defname() != "transaction_deferrable")
-      return false;
-    return !def.has_arg() || def.arg().has_a_const();
-  });
+    const std::string value =
+        def.has_arg() && def.arg().has_string() ? def.arg().string().sval() : std::string("true");
+    if (def.defname() == "analyze" && (value == "false" || value == "off" || value == "0"))
+      continue;
+    if (def.defname() == "analyze") {
+      return std::unexpected(explainRefused(
+          "EXPLAIN ANALYZE is not allowed by the tenantwall policy",
+          "its row counts include the rows the tenant filter removed, that is other tenants' "
+          "rows; use EXPLAIN without ANALYZE"));
+    }
+    if (def.defname() == "costs") {
+      if (value != "false" && value != "off" && value != "0") {
+        return std::unexpected(explainRefused(
+            "EXPLAIN with costs is not allowed by the tenantwall policy",
+            "cost and row estimates come from statistics over every tenant's rows; tenantwall "
+            "shows plans with COSTS off"));
+      }
+      costs_given = true;
+      continue;
+    }
+    const bool harmless = def.defname() == "verbose" || def.defname() == "format" ||
+                          def.defname() == "summary" || def.defname() == "buffers";
+    if (!harmless) {
+      return std::unexpected(explainRefused(
+          "EXPLAIN option " + def.defname() + " is not allowed by the tenantwall policy",
+          "allowed options are VERBOSE, FORMAT, SUMMARY, BUFFERS and COSTS off"));
+    }
+  }
+  if (!costs_given) {
+    auto* costs = plan.add_options()->mutable_def_elem();
+    costs->set_defname("costs");
+    costs->mutable_arg()->mutable_string()->set_sval("false");
+    costs->set_defaction(pg_query::DEFELEM_UNSPEC);
+  }
+  if (!plan.has_query()) return std::unexpected(sql::unsupportedNode("ExplainStmt"));
+  auto inner = dispatchNested(
+      *plan.mutable_query(), context,
+      {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "ExecuteStmt", "DeclareCursorStmt"},
+      "EXPLAIN");
+  if (!inner) return std::unexpected(inner.error());
+  return "EXPLAIN";
+}
+
+std::expected<std::string, PgError> copy(pg_query::Node& statement, Context& context) {
+  auto rewritten = sql::rewriteCopy(statement, context.principal, context.policy);
+  if (!rewritten) return std::unexpected(rewritten.error());
+  if (rewritten->copy_in) {
+    if (context.statements != 1) {
+      return std::unexpected(protocol::makeError(
+          sqlstate::kFeatureNotSupported,
+          "COPY ... FROM STDIN must be the only statement of its query string under tenantwall",
+          "send the COPY on its own"));
+    }
+    const auto& plan = *rewritten->copy_in;
+    context.allowed.copy_in = Allowed::CopyIn{plan.format,          plan.delimiter,
+                                              plan.header,          plan.null_string,
+                                              plan.quote,           plan.escape,
+                                              plan.columns,         plan.tenant_column_index,
+                                              plan.tenant_appended, context.principal.tenant};
+  }
+  noteRelations(context, std::move(rewritten->relations));
+  return "COPY";
+}
+
+// Every statement kind a tenant may run, with its handler; any other kind is refused.
+struct StatementRule {
+  std::string_view kind;
+  Handler handler;
+};
+
+constexpr StatementRule kStatements[] = {
+    {"SelectStmt", query},
+    {"InsertStmt", query},
+    {"UpdateStmt", query},
+    {"DeleteStmt", query},
+    {"TransactionStmt", session},
+    {"VariableSetStmt", session},
+    {"VariableShowStmt", session},
+    {"DiscardStmt", session},
+    {"ConstraintsSetStmt", session},
+    {"DeclareCursorStmt", declareCursor},
+    {"FetchStmt", portal},
+    {"ClosePortalStmt", portal},
+    {"PrepareStmt", prepare},
+    {"ExecuteStmt", execute},
+    {"DeallocateStmt", deallocate},
+    {"ExplainStmt", explain},
+    {"CopyStmt", copy},
+};
+
+std::expected<std::string, PgError> dispatch(pg_query::Node& statement, Context& context) {
+  const std::string_view kind = sql::nodeKind(statement);
+  const auto* rule = std::ranges::find(kStatements, kind, &StatementRule::kind);
+  if (rule == std::end(kStatements)) return std::unexpected(sql::refuseStatement(statement));
+  return rule->handler(statement, context);
+}
+
+std::expected<std::string, PgError> dispatchNested(pg_query::Node& inner, Context& context,
+                                                   std::initializer_list<std::string_view> kinds,
+                                                   std::string_view where) {
+  const std::string_view kind = sql::nodeKind(inner);
+  if (std::ranges::find(kinds, kind) != kinds.end()) return dispatch(inner, context);
+  const auto* rule = std::ranges::find(kStatements, kind, &StatementRule::kind);
+  if (rule == std::end(kStatements)) return std::unexpected(sql::refuseStatement(inner));
+  return std::unexpected(sql::unsupportedNode(std::string(kind) + " in " + std::string(where)));
 }
 
 }  // namespace
@@ -171,27 +236,12 @@ Decision decide(const Principal& principal, std::string_view sql, const Policy& 
   Allowed allowed;
   if (tree->stmts_size() == 0) return allowed;  // empty or comments only: EmptyQueryResponse
 
+  Context context{principal, policy, allowed, tree->stmts_size()};
   for (auto& raw : *tree->mutable_stmts()) {
     if (!raw.has_stmt()) return std::unexpected(sql::unsupportedNode("RawStmt"));
-    pg_query::Node& statement = *raw.mutable_stmt();
-    if (statement.has_select_stmt()) {
-      auto rewritten = sql::rewriteSelect(statement, principal, policy);
-      if (!rewritten) return std::unexpected(rewritten.error());
-      allowed.statement_kinds.emplace_back("SELECT");
-      for (auto& relation : rewritten->relations) {
-        if (std::ranges::find(allowed.relations, relation) == allowed.relations.end())
-          allowed.relations.push_back(std::move(relation));
-      }
-    } else if (statement.has_transaction_stmt()) {
-      const auto& transaction = statement.transaction_stmt();
-      const auto command = transactionCommand(transaction);
-      if (!command) return std::unexpected(statementRefused(twoPhaseName(transaction)));
-      if (!plainTransactionOptions(transaction))
-        return std::unexpected(statementRefused(*command, "unsupported transaction options"));
-      allowed.statement_kinds.emplace_back(*command);
-    } else {
-      return std::unexpected(refuseStatement(statement));
-    }
+    auto kind = dispatch(*raw.mutable_stmt(), context);
+    if (!kind) return std::unexpected(kind.error());
+    allowed.statement_kinds.push_back(std::move(*kind));
   }
 
   auto text = sql::deparseVerified(*tree);

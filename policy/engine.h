@@ -3,6 +3,7 @@
 #pragma once
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,9 +15,31 @@
 namespace tenantwall::policy {
 
 struct Allowed {
-  std::string sql;                       // what to send to PostgreSQL (deparsed from the tree)
+  std::string sql;                           // what to send to PostgreSQL (deparsed from the tree)
   std::vector<std::string> statement_kinds;  // e.g. "SELECT", "BEGIN", one per statement
-  std::vector<std::string> relations;    // schema-qualified relations the statement reads
+  std::vector<std::string> relations;  // schema-qualified relations the statement reads or writes
+
+  // Set for `COPY <protected table> [(columns)] FROM STDIN` (then the only statement of the
+  // string): how the proxy must read the CopyData rows and check, or supply, the tenant of each
+  // before PostgreSQL sees it (see PostgreSQL documentation, COPY, "File Formats").
+  struct CopyIn {
+    std::string format;       // "text" or "csv" (binary is refused)
+    char delimiter = '\t';    // text default '\t', csv default ','
+    bool header = false;      // the first line is a header line: forward it unchecked
+    std::string null_string;  // text default "\\N", csv default ""
+    char quote = '\0';        // csv only (default '"'); '\0' for text
+    char escape = '\0';       // csv only (default: the quote); '\0' for text (backslash escapes)
+    // The column list of the rewritten COPY, in order; the tenant column is always in it.
+    std::vector<std::string> columns;
+    int tenant_column_index = 0;  // position of the tenant column in `columns`
+    // True when the client's list left the tenant column out: the rewritten COPY names it
+    // last, the client sends columns.size() - 1 fields, and the proxy appends the tenant as
+    // the last field of every row. False: the client sends every column, and the field at
+    // tenant_column_index must be exactly `tenant`.
+    bool tenant_appended = false;
+    std::string tenant;  // the principal's tenant id
+  };
+  std::optional<CopyIn> copy_in;
 };
 
 // Either the SQL to forward, or the refusal with SQLSTATE, message and hint.

@@ -64,7 +64,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
       : socket_(std::move(socket)),
         state_(std::move(state)),
         client_(socket_, state_->config.max_message_bytes),
-        id_(state_->next_session_id.fetch_add(1)) {}
+        id_(state_->next_session_id.fetch_add(1)) {
+    boost::system::error_code ec;
+    const auto peer = socket_.remote_endpoint(ec);
+    if (!ec) client_address_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
   ~ClientSession() {
     if (client_key_.pid != 0) state_->cancel_keys.remove(client_key_.pid);
     state_->connections.fetch_sub(1);
@@ -88,6 +92,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   awaitable<void> backendPump();
   void closeClient();
   void refuse(PgError error, bool extended);
+  // The decision for one statement, refused outright while a failed audit log must refuse.
+  std::shared_ptr<const policy::CachedDecision> decideAudited(std::string_view sql);
+  policy::AuditEvent auditEvent(std::string kind, std::string decision) const;
+  void audit(policy::AuditEvent event);
   bool relayFrame(const protocol::Frame& frame, std::string_view raw, std::string& out);
 
   Handled onQuery(std::string_view body);
@@ -108,6 +116,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::shared_ptr<ServerState> state_;
   FrameReader client_;
   std::uint64_t id_;
+  std::string client_address_;
   policy::Principal principal_;
   BackendKey client_key_;
   std::optional<BackendConnection> backend_;
@@ -232,10 +241,21 @@ awaitable<bool> ClientSession::authenticate(const std::string& user) {
             "session " + std::to_string(id_) + ": authentication failed for user \"" + user + "\"");
     const bool wrong_password =
         server_final || server_final.error().sqlstate == sqlstate::kInvalidPassword;
+    policy::AuditEvent event = auditEvent("auth", "fail");
+    event.user = user;
+    event.sqlstate =
+        wrong_password ? std::string(sqlstate::kInvalidPassword) : server_final.error().sqlstate;
+    // Unknown users are told apart only here, never on the wire.
+    event.reason = !known           ? "unknown user"
+                   : !verifier      ? "the policy holds no usable verifier for this user"
+                   : wrong_password ? "wrong password"
+                                    : server_final.error().message;
+    audit(std::move(event));
     co_await sendFatal(wrong_password ? failed : server_final.error());
     co_return false;
   }
   principal_ = policy::Principal{known->tenant, known->name, known->role, {}, {}};
+  audit(auditEvent("auth", "ok"));
   out.clear();
   protocol::appendAuthenticationSaslFinal(out, *server_final);
   protocol::appendAuthenticationOk(out);
@@ -339,37 +359,90 @@ void ClientSession::refuse(PgError error, bool extended) {
   }
 }
 
+policy::AuditEvent ClientSession::auditEvent(std::string kind, std::string decision) const {
+  policy::AuditEvent event;
+  event.kind = std::move(kind);
+  event.decision = std::move(decision);
+  event.session = id_;
+  event.client = client_address_;
+  event.user = principal_.user;
+  event.tenant = principal_.tenant;
+  event.role = principal_.role;
+  event.policy_version = state_->policies.current()->version;
+  return event;
+}
+
+void ClientSession::audit(policy::AuditEvent event) {
+  if (state_->audit) state_->audit->record(std::move(event));
+}
+
+std::shared_ptr<const policy::CachedDecision> ClientSession::decideAudited(std::string_view sql) {
+  // One snapshot for the whole statement, even if a reload lands meanwhile.
+  const auto policy = state_->policies.current();
+  std::shared_ptr<const policy::CachedDecision> cached;
+  AuditLog* log = state_->audit.get();
+  if (log && !log->healthy() && log->refuseOnFailure()) {
+    auto refused = std::make_shared<policy::CachedDecision>();
+    refused->decision = std::unexpected(protocol::makeError(
+        "58030", "the audit log is unavailable, so tenantwall refuses statements",
+        "an operator must fix the audit log's storage"));
+    refused->redacted_sql = "<not analysed: audit log unavailable>";
+    cached = std::move(refused);
+  } else {
+    cached = state_->decisions.decide(principal_, sql, *policy);
+  }
+  if (log) {
+    policy::AuditEvent event = auditEvent("statement", cached->decision ? "allow" : "deny");
+    event.policy_version = policy->version;
+    event.statement = cached->redacted_sql;
+    if (cached->decision) {
+      event.rewritten_sha256 = cached->rewritten_sha256;
+      event.statement_kinds = cached->decision->statement_kinds;
+    } else {
+      event.sqlstate = cached->decision.error().sqlstate;
+      event.reason = cached->decision.error().message;
+    }
+    if (!log->record(std::move(event)) && log->refuseOnFailure() && cached->decision) {
+      // The event was dropped (queue full): an allowed statement must not run unaudited.
+      auto refused = std::make_shared<policy::CachedDecision>(*cached);
+      refused->decision = std::unexpected(protocol::makeError(
+          "58030", "the audit log cannot keep up, so tenantwall refused this statement"));
+      return refused;
+    }
+  }
+  return cached;
+}
+
 Handled ClientSession::onQuery(std::string_view body) {
   auto sql = protocol::parseQuery(body);
   if (!sql) return std::unexpected(sql.error());
-  // One snapshot for the whole statement, even if a reload lands meanwhile.
-  const auto policy = state_->policies.current();
-  const auto decision = state_->decisions.decide(principal_, *sql, *policy);
-  if (!*decision) {
-    refuse(decision->error(), false);
+  const auto cached = decideAudited(*sql);
+  const policy::Decision& decision = cached->decision;
+  if (!decision) {
+    refuse(decision.error(), false);
     return {};
   }
-  protocol::appendQuery(to_backend_, (*decision)->sql);
+  protocol::appendQuery(to_backend_, decision->sql);
   return {};
 }
 
 Handled ClientSession::onParse(std::string_view body) {
   auto parse = protocol::parseParse(body);
   if (!parse) return std::unexpected(parse.error());
-  const auto policy = state_->policies.current();
-  const auto decision = state_->decisions.decide(principal_, parse->query, *policy);
-  if (!*decision) {
-    refuse(decision->error(), true);
+  const auto cached = decideAudited(parse->query);
+  const policy::Decision& decision = cached->decision;
+  if (!decision) {
+    refuse(decision.error(), true);
     return {};
   }
-  if ((*decision)->statement_kinds.size() > 1) {
+  if (decision->statement_kinds.size() > 1) {
     refuse(protocol::makeError(sqlstate::kSyntaxError,
                                "cannot insert multiple commands into a prepared statement"),
            true);
     return {};
   }
   statements_.emplace(parse->statement);
-  protocol::appendParse(to_backend_, parse->statement, (*decision)->sql, parse->param_types);
+  protocol::appendParse(to_backend_, parse->statement, decision->sql, parse->param_types);
   return {};
 }
 

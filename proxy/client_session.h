@@ -8,6 +8,7 @@
 
 #include "policy/decision_cache.h"
 #include "proxy/asio.h"
+#include "proxy/audit_log.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/config.h"
 #include "proxy/policy_store.h"
@@ -22,6 +23,7 @@ struct ServerState {
   PolicyStore policies;
   CancelRegistry cancel_keys;
   policy::DecisionCache decisions;
+  std::unique_ptr<AuditLog> audit;  // null when the audit log is disabled
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_session_id{1};
 };

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <limits>
 
+#include "proxy/audit_log.h"
+
 namespace tenantwall::proxy {
 namespace {
 
@@ -58,6 +60,22 @@ const Setting kSettings[] = {
     {"limits", "max_connections",
      [](Config& c, const YAML::Node& n) {
        c.max_connections = number<std::size_t>(n, 1, 1000000);
+     }},
+    {"audit", "path", [](Config& c, const YAML::Node& n) { c.audit.path = text(n); }},
+    {"audit", "max_bytes",
+     [](Config& c, const YAML::Node& n) {
+       c.audit.max_bytes = number<std::size_t>(n, 4096, std::size_t{1} << 40);
+     }},
+    {"audit", "keep",
+     [](Config& c, const YAML::Node& n) { c.audit.keep = number<unsigned>(n, 0, 1000); }},
+    {"audit", "hmac_key_file",
+     [](Config& c, const YAML::Node& n) { c.audit.hmac_key_file = text(n); }},
+    {"audit", "on_failure",
+     [](Config& c, const YAML::Node& n) {
+       const std::string value = text(n);
+       if (value != "refuse" && value != "continue")
+         throw YAML::Exception(n.Mark(), "expected 'refuse' or 'continue'");
+       c.audit.refuse_on_failure = value == "refuse";
      }},
 };
 
@@ -113,9 +131,18 @@ Config loadConfigFile(const std::string& path) {
   if (config.backend.database.empty()) throw ConfigError(path + ": backend.database is required");
   if (config.backend.user.empty()) throw ConfigError(path + ": backend.user is required");
   if (config.policy_path.empty()) throw ConfigError(path + ": policy is required");
-  std::filesystem::path policy(config.policy_path);
-  if (policy.is_relative())
-    config.policy_path = (std::filesystem::path(path).parent_path() / policy).lexically_normal();
+  const auto resolve = [&](std::string& file) {
+    if (!file.empty() && std::filesystem::path(file).is_relative())
+      file = (std::filesystem::path(path).parent_path() / file).lexically_normal();
+  };
+  resolve(config.policy_path);
+  resolve(config.audit.path);
+  resolve(config.audit.hmac_key_file);
+  if (!config.audit.hmac_key_file.empty()) {
+    auto key = readAuditKeyFile(config.audit.hmac_key_file);
+    if (!key) throw ConfigError(path + ": audit.hmac_key_file: " + key.error());
+    config.audit.hmac_key = std::move(*key);
+  }
   return config;
 }
 

@@ -18,6 +18,16 @@ struct BackendConfig {
   std::uint32_t connect_timeout_ms = 5000;
 };
 
+// The audit log (proxy/audit_log.h). An empty path disables it.
+struct AuditConfig {
+  std::string path;  // absolute, or relative to the config file's directory once loaded
+  std::size_t max_bytes = 64 * 1024 * 1024;
+  unsigned keep = 10;
+  std::string hmac_key_file;      // resolved like path; read at load into hmac_key
+  std::string hmac_key;           // empty: lines are sealed with plain SHA-256
+  bool refuse_on_failure = true;  // on_failure: refuse | continue
+};
+
 struct Config {
   std::string source;  // the file this came from
   std::string listen_host = "127.0.0.1";
@@ -28,6 +38,7 @@ struct Config {
   std::size_t max_message_bytes = 16 * 1024 * 1024;
   std::size_t max_connections = 1000;
   unsigned io_threads = 1;
+  AuditConfig audit;
 };
 
 class ConfigError : public std::runtime_error {

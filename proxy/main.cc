@@ -1,10 +1,12 @@
 // tenantwall command line: serve, or one of the offline commands (passwd, check-policy).
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <string_view>
 
 #include "policy/loader.h"
 #include "protocol/scram.h"
+#include "proxy/audit_cli.h"
 #include "proxy/config.h"
 #include "proxy/server.h"
 
@@ -22,6 +24,8 @@ Usage:
   tenantwall passwd                 read a password on stdin, print a SCRAM-SHA-256 verifier
                                     for the `scram:` field of a policy user
   tenantwall check-policy FILE      validate a policy file; exit 1 with file:line:column on error
+  tenantwall audit verify FILE...   check an audit log's hash chain (oldest file first;
+                                    --key-file K for HMAC-keyed logs, --help for more)
   tenantwall --version | --help
 
 Environment:
@@ -66,6 +70,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (arg == "passwd" && i == 1) return passwd();
+    if (arg == "audit" && i == 1) return tenantwall::proxy::auditCommand(argc - 1, argv + 1);
     if (arg == "check-policy" && i == 1) {
       if (argc != 3) {
         std::cerr << kUsage;
@@ -80,6 +85,8 @@ int main(int argc, char** argv) {
     std::cerr << "tenantwall: unknown argument '" << arg << "'\n\n" << kUsage;
     return 2;
   }
+  // A file-size limit must show as an audit write failure, not kill the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return tenantwall::proxy::runServer(tenantwall::proxy::loadConfigFile(config_path));
   } catch (const std::exception& e) {

@@ -3,8 +3,6 @@
 
 #include <sys/stat.h>
 
-#include "proxy/log.h"
-
 namespace tenantwall::proxy {
 
 FileStamp stampOf(const std::string& path) {
@@ -14,12 +12,12 @@ FileStamp stampOf(const std::string& path) {
                    static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
-PolicyWatcher::PolicyWatcher(asio::io_context& io, PolicyStore& store,
-                             std::chrono::milliseconds interval)
-    : timer_(io), store_(store), interval_(interval) {}
+PolicyWatcher::PolicyWatcher(asio::io_context& io, std::string path,
+                             std::chrono::milliseconds interval, std::function<void()> on_change)
+    : timer_(io), path_(std::move(path)), on_change_(std::move(on_change)), interval_(interval) {}
 
 void PolicyWatcher::start() {
-  last_ = stampOf(store_.path());
+  last_ = stampOf(path_);
   schedule();
 }
 
@@ -38,20 +36,10 @@ void PolicyWatcher::schedule() {
 }
 
 void PolicyWatcher::check() {
-  const FileStamp now = stampOf(store_.path());
+  const FileStamp now = stampOf(path_);
   if (now == last_) return;
   last_ = now;
-  if (now.size < 0) {
-    logLine(LogLevel::kError,
-            "policy file " + store_.path() + " disappeared; keeping the running policy");
-    return;
-  }
-  if (std::string error = store_.reload(); error.empty())
-    logLine(LogLevel::kInfo, "policy reloaded after a file change, version " +
-                                 std::to_string(store_.current()->version) + ", sha256 " +
-                                 store_.current()->hash);
-  else
-    logLine(LogLevel::kError, "policy reload rejected, keeping the running policy: " + error);
+  on_change_();
 }
 
 }  // namespace tenantwall::proxy

@@ -5,10 +5,10 @@
 
 #include <sys/types.h>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "proxy/asio.h"
-#include "proxy/policy_store.h"
 
 namespace tenantwall::proxy {
 
@@ -25,7 +25,9 @@ FileStamp stampOf(const std::string& path);  // size -1 when the file cannot be 
 
 class PolicyWatcher {
  public:
-  PolicyWatcher(asio::io_context& io, PolicyStore& store, std::chrono::milliseconds interval);
+  // on_change runs on the io_context when the file at path changes or disappears.
+  PolicyWatcher(asio::io_context& io, std::string path, std::chrono::milliseconds interval,
+                std::function<void()> on_change);
   void start();
   void stop();
 
@@ -34,7 +36,8 @@ class PolicyWatcher {
   void check();
 
   asio::steady_timer timer_;
-  PolicyStore& store_;
+  std::string path_;
+  std::function<void()> on_change_;
   std::chrono::milliseconds interval_;
   FileStamp last_;
   bool stopped_ = false;

@@ -46,6 +46,27 @@ awaitable<void> acceptLoop(tcp::acceptor& acceptor, std::shared_ptr<ServerState>
   }
 }
 
+// Reloads the policy, keeping the running one on failure; says so in the log and audit log.
+void reloadPolicy(ServerState& state, std::string_view trigger) {
+  const std::string error = state.policies.reload();
+  const auto current = state.policies.current();
+  policy::AuditEvent event;
+  event.kind = "policy";
+  event.policy_version = current->version;
+  if (error.empty()) {
+    logLine(LogLevel::kInfo, "policy reloaded (" + std::string(trigger) + "), version " +
+                                 std::to_string(current->version) + ", sha256 " + current->hash);
+    event.decision = "ok";
+    event.reason = "reloaded (" + std::string(trigger) + "), sha256 " + current->hash;
+  } else {
+    logLine(LogLevel::kError, "policy reload rejected (" + std::string(trigger) +
+                                  "), keeping the running policy: " + error);
+    event.decision = "fail";
+    event.reason = "reload rejected (" + std::string(trigger) + "): " + error;
+  }
+  if (state.audit) state.audit->record(std::move(event));
+}
+
 }  // namespace
 
 int runServer(const Config& config) {
@@ -54,6 +75,18 @@ int runServer(const Config& config) {
     throw std::runtime_error("cannot load policy: " + error);
   const auto policy = state->policies.current();
   logLine(LogLevel::kInfo, "policy " + config.policy_path + " loaded, sha256 " + policy->hash);
+  if (!config.audit.path.empty()) {
+    auto log = AuditLog::open(auditOptions(config.audit));
+    if (!log) throw std::runtime_error("cannot open the audit log: " + log.error());
+    state->audit = std::move(*log);
+    policy::AuditEvent event;
+    event.kind = "policy";
+    event.decision = "ok";
+    event.policy_version = policy->version;
+    event.reason = "loaded at start-up from " + config.policy_path + ", sha256 " + policy->hash;
+    state->audit->record(std::move(event));
+    logLine(LogLevel::kInfo, "audit log " + config.audit.path);
+  }
 
   asio::io_context io(static_cast<int>(config.io_threads));
   tcp::acceptor acceptor(io);
@@ -66,7 +99,8 @@ int runServer(const Config& config) {
   logLine(LogLevel::kInfo, "tenantwall listening on " + bound.address().to_string() + ":" +
                                std::to_string(bound.port()));
 
-  PolicyWatcher watcher(io, state->policies, std::chrono::milliseconds(config.policy_poll_ms));
+  PolicyWatcher watcher(io, config.policy_path, std::chrono::milliseconds(config.policy_poll_ms),
+                        [&state] { reloadPolicy(*state, "file changed"); });
   if (config.policy_poll_ms > 0) watcher.start();
 
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -74,11 +108,7 @@ int runServer(const Config& config) {
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         if (signo == SIGHUP) {
-          if (std::string error = state->policies.reload(); error.empty())
-            logLine(LogLevel::kInfo, "policy reloaded, sha256 " + state->policies.current()->hash);
-          else
-            logLine(LogLevel::kError,
-                    "policy reload rejected, keeping the running policy: " + error);
+          reloadPolicy(*state, "SIGHUP");
           signals.async_wait(on_signal);
           return;
         }
@@ -95,6 +125,7 @@ int runServer(const Config& config) {
   for (unsigned i = 1; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  if (state->audit) state->audit->flush();
   return 0;
 }
 

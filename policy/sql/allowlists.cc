@@ -200,14 +200,47 @@ constexpr std::pair<std::string_view, FunctionUse> kFunctions[] = {
     // null handling that is not syntax (COALESCE, NULLIF, GREATEST, LEAST are)
     {"num_nulls", kScalar},
     {"num_nonnulls", kScalar},
+    // session facts that name nothing outside the pinned session
+    {"current_database", kScalar},
+    {"current_schemas", kScalar},
+    {"version", kScalar},
+    {"pg_typeof", kScalar},
+    {"repeat", kScalar},
+    {"quote_ident", kScalar},
+    {"quote_literal", kScalar},
+    {"quote_nullable", kScalar},
+    // catalog formatting for BI tools; the ones that print an object by its oid are wrapped in
+    // a guard (catalog_rewriter.cc) so they answer only for objects the secured catalogs show
+    {"format_type", kScalar},
+    {"pg_get_expr", kScalar},
+    {"pg_get_indexdef", kScalar},
+    {"pg_get_constraintdef", kScalar},
+    {"pg_get_triggerdef", kScalar},
+    {"pg_get_statisticsobjdef_columns", kScalar},
+    {"pg_get_viewdef", kScalar},
+    {"pg_get_ruledef", kScalar},
+    {"pg_get_userbyid", kScalar},
+    {"pg_get_serial_sequence", kScalar},
+    {"obj_description", kScalar},
+    {"col_description", kScalar},
+    {"pg_table_is_visible", kScalar},
+    {"pg_type_is_visible", kScalar},
+    {"pg_encoding_to_char", kScalar},
+    {"pg_relation_is_publishable", kScalar},
+    {"to_regclass", kScalar},
+    {"pg_partition_ancestors", kSetReturning},
+    {"pg_get_keywords", kSetReturning},
 };
 
-// Types whose input and cast functions are plain conversions. Catalog look-up types (regclass,
-// regproc, ...) are absent: they turn text into catalog probes.
+// Types whose input and cast functions are plain conversions, and the catalog look-up types BI
+// tools cast oids with (regclass, regtype, ...): these print or resolve object names, which
+// can tell whether a relation or type outside the policy exists (its name, never its rows).
 constexpr std::string_view kTypes[] = {
-    "bool",   "int2",  "int4", "int8",   "float4",    "float8",      "numeric",  "text",  "varchar",
-    "bpchar", "date",  "time", "timetz", "timestamp", "timestamptz", "interval", "uuid",  "json",
-    "jsonb",  "bytea", "inet", "cidr",   "macaddr",   "bit",         "varbit",   "money",
+    "bool",        "int2",     "int4",         "int8",    "float4",     "float8", "numeric",
+    "text",        "varchar",  "bpchar",       "date",    "time",       "timetz", "timestamp",
+    "timestamptz", "interval", "uuid",         "json",    "jsonb",      "bytea",  "inet",
+    "cidr",        "macaddr",  "bit",          "varbit",  "money",      "name",   "oid",
+    "regclass",    "regtype",  "regnamespace", "regproc", "int2vector", "char",
 };
 
 constexpr std::string_view kTablesampleMethods[] = {"bernoulli", "system"};

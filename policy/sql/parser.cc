@@ -131,4 +131,14 @@ std::expected<std::string, protocol::PgError> deparseVerified(const pg_query::Pa
   return text;
 }
 
+std::string redactLiterals(std::string_view sql) {
+  const std::string text(sql);
+  PgQueryNormalizeResult result = pg_query_normalize(text.c_str());
+  std::string out = result.error || !result.normalized_query
+                        ? std::string("<statement not parseable: not logged>")
+                        : std::string(result.normalized_query);
+  pg_query_free_normalize_result(result);
+  return out;
+}
+
 }  // namespace tenantwall::policy::sql

@@ -29,4 +29,8 @@ std::expected<std::string, protocol::PgError> deparse(const pg_query::ParseResul
 // deparser mishandles some node: a mismatch is refused (XX000), never forwarded.
 std::expected<std::string, protocol::PgError> deparseVerified(const pg_query::ParseResult& tree);
 
+// The statement with every literal replaced by $n (pg_query_normalize), for the audit log:
+// row data and secrets typed into SQL never reach it. Unparseable text is not echoed at all.
+std::string redactLiterals(std::string_view sql);
+
 }  // namespace tenantwall::policy::sql

@@ -1,5 +1,6 @@
-// The SELECT rewriter: a Visitor that resolves relations against the policy and CTE scopes,
-// fences protected tables, qualifies names and refuses everything it does not know.
+// The statement rewriter's skeleton: its table of node kinds, relation resolution against the
+// policy and CTE scopes, the fence, and the query-structure handlers. Expression handlers are
+// in expression_rules.cc, write handlers in write_rewriter.cc.
 #include "policy/sql/rewriter.h"
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "policy/sql/masks.h"
 #include "policy/sql/nodes.h"
 #include "policy/sql/parser.h"
+#include "policy/sql/statement_rewriter.h"
 #include "policy/sql/tenant_guard.h"
 #include "policy/sql/walker.h"
 #include "protocol/sqlstate.h"
@@ -22,105 +24,21 @@ using google::protobuf::Message;
 using protocol::PgError;
 namespace sqlstate = protocol::sqlstate;
 
-constexpr std::string_view kCatalog = "pg_catalog";
-// The backend's search_path is pinned to this schema, so unqualified names resolve here.
-constexpr std::string_view kDefaultSchema = "public";
+}  // namespace
 
 PgError refused(std::string message, std::string hint) {
   return protocol::makeError(sqlstate::kInsufficientPrivilege, std::move(message), std::move(hint));
 }
 
+namespace {
+
 PgError relationRefused(const std::string& written) {
   return refused("relation \"" + written + "\" is not allowed by the tenantwall policy",
-                 "only the protected and reference tables named in the tenantwall policy can be "
-                 "read; views, catalogs and other schemas cannot");
+                 "only the protected and reference tables named in the tenantwall policy, and "
+                 "the secured catalogs, can be read; views and other schemas cannot");
 }
 
-PgError functionRefused(const std::string& written) {
-  return refused("function " + written + " is not allowed by the tenantwall policy",
-                 "tenantwall allows a fixed list of side-effect-free pg_catalog functions");
-}
-
-// The allowed pg_catalog function a name list denotes: either name or pg_catalog.name.
-std::expected<FunctionUse, PgError> allowedFunction(const NodeList& funcname) {
-  const auto names = stringNames(funcname);
-  if (!names || names->empty()) return std::unexpected(functionRefused("(unnamed)"));
-  const bool in_catalog = names->size() == 1 || (names->size() == 2 && (*names)[0] == kCatalog);
-  const FunctionUse* use = in_catalog ? findAllowedFunction(names->back()) : nullptr;
-  if (use == nullptr) return std::unexpected(functionRefused(dotted(*names)));
-  return *use;
-}
-
-// Makes an operator name pg_catalog-qualified; an operator from any other schema could be
-// user-defined code, so it is refused.
-std::expected<void, PgError> qualifyOperator(NodeList& name) {
-  const auto names = stringNames(name);
-  if (names && names->size() == 1) {
-    prependName(name, kCatalog);
-    return {};
-  }
-  if (names && names->size() == 2 && (*names)[0] == kCatalog) return {};
-  return std::unexpected(refused("operator " + (names ? dotted(*names) : std::string("(unnamed)")) +
-                                     " is not allowed by the tenantwall policy",
-                                 "only pg_catalog operators can be used"));
-}
-
-class SelectRewriter;
-using Handler = Visit (SelectRewriter::*)(Message&, pg_query::Node*, Walker&);
-
-class SelectRewriter final : public Visitor {
- public:
-  SelectRewriter(const Principal& principal, const Policy& policy)
-      : principal_(principal), policy_(policy) {}
-
-  std::expected<SelectRewrite, PgError> run(pg_query::Node& statement) {
-    Walker walker(*this, kMaxTreeDepth);
-    if (auto s = walker.walk(statement); !s) return std::unexpected(s.error());
-    if (auto s = guard_.check(principal_.tenant); !s) return std::unexpected(s.error());
-    return SelectRewrite{std::move(relations_)};
-  }
-
-  bool knows(std::string_view kind) const override;
-  Visit visit(Message& node, pg_query::Node* wrapper, Walker& walker) override;
-
-  Visit onSelect(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onCommonTableExpr(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onRangeVar(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onRangeTableSample(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onRangeFunction(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onRangeSubselect(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onJoinExpr(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onFuncCall(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onAExpr(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onSubLink(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onSortBy(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onTypeName(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onSqlValueFunction(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onColumnRef(Message& node, pg_query::Node* wrapper, Walker& walker);
-  Visit onIndirection(Message& node, pg_query::Node* wrapper, Walker& walker);
-
- private:
-  enum class Target { kCte, kProtected, kReference };
-  struct Resolved {
-    Target target;
-    std::string schema;
-    const ProtectedTable* table = nullptr;
-  };
-
-  bool isCte(std::string_view name) const;
-  std::expected<Resolved, PgError> resolve(const pg_query::RangeVar& relation) const;
-  std::expected<pg_query::Node, PgError> fence(const ProtectedTable& table,
-                                               const pg_query::Alias* alias,
-                                               pg_query::Node from_item);
-  void noteRelation(std::string name);
-
-  const Principal& principal_;
-  const Policy& policy_;
-  // CTE names in scope, innermost WITH last (DESIGN 5: CTE names resolve before tables).
-  std::vector<std::vector<std::string>> ctes_;
-  std::vector<std::string> relations_;
-  TenantGuard guard_;
-};
+using Handler = Visit (StatementRewriter::*)(Message&, pg_query::Node*, Walker&);
 
 // Every node kind a SELECT may contain, with the handler that analyses it (nullptr: nothing to
 // check beyond its children, which the walker visits). A kind absent from this table is
@@ -131,23 +49,23 @@ struct KindRule {
 };
 
 constexpr KindRule kKinds[] = {
-    {"SelectStmt", &SelectRewriter::onSelect},
-    {"CommonTableExpr", &SelectRewriter::onCommonTableExpr},
-    {"RangeVar", &SelectRewriter::onRangeVar},
-    {"RangeTableSample", &SelectRewriter::onRangeTableSample},
-    {"RangeFunction", &SelectRewriter::onRangeFunction},
-    {"FuncCall", &SelectRewriter::onFuncCall},
-    {"A_Expr", &SelectRewriter::onAExpr},
-    {"SubLink", &SelectRewriter::onSubLink},
-    {"SortBy", &SelectRewriter::onSortBy},
-    {"TypeName", &SelectRewriter::onTypeName},
-    {"SQLValueFunction", &SelectRewriter::onSqlValueFunction},
+    {"SelectStmt", &StatementRewriter::onSelect},
+    {"CommonTableExpr", &StatementRewriter::onCommonTableExpr},
+    {"RangeVar", &StatementRewriter::onRangeVar},
+    {"RangeTableSample", &StatementRewriter::onRangeTableSample},
+    {"RangeFunction", &StatementRewriter::onRangeFunction},
+    {"FuncCall", &StatementRewriter::onFuncCall},
+    {"A_Expr", &StatementRewriter::onAExpr},
+    {"SubLink", &StatementRewriter::onSubLink},
+    {"SortBy", &StatementRewriter::onSortBy},
+    {"TypeName", &StatementRewriter::onTypeName},
+    {"SQLValueFunction", &StatementRewriter::onSqlValueFunction},
     // Structure and expressions that name no relation, function, type or operator themselves.
-    {"RangeSubselect", &SelectRewriter::onRangeSubselect},
-    {"JoinExpr", &SelectRewriter::onJoinExpr},
+    {"RangeSubselect", &StatementRewriter::onRangeSubselect},
+    {"JoinExpr", &StatementRewriter::onJoinExpr},
     {"Alias", nullptr},
-    {"ResTarget", nullptr},
-    {"ColumnRef", &SelectRewriter::onColumnRef},
+    {"ResTarget", &StatementRewriter::onResTarget},
+    {"ColumnRef", &StatementRewriter::onColumnRef},
     {"A_Star", nullptr},
     {"A_Const", nullptr},
     {"Integer", nullptr},
@@ -167,7 +85,7 @@ constexpr KindRule kKinds[] = {
     {"CoalesceExpr", nullptr},
     {"MinMaxExpr", nullptr},
     {"A_ArrayExpr", nullptr},
-    {"A_Indirection", &SelectRewriter::onIndirection},
+    {"A_Indirection", &StatementRewriter::onIndirection},
     {"A_Indices", nullptr},
     {"RowExpr", nullptr},
     {"NamedArgExpr", nullptr},
@@ -176,6 +94,16 @@ constexpr KindRule kKinds[] = {
     {"GroupingFunc", nullptr},
     {"CTESearchClause", nullptr},
     {"CTECycleClause", nullptr},
+    // Writes: only where PostgreSQL accepts them (the statement itself, a CTE body), which
+    // their handlers check; the clauses below only ever appear inside them.
+    {"InsertStmt", &StatementRewriter::onInsert},
+    {"UpdateStmt", &StatementRewriter::onUpdate},
+    {"DeleteStmt", &StatementRewriter::onDelete},
+    {"SetToDefault", nullptr},
+    {"MultiAssignRef", nullptr},
+    {"OnConflictClause", nullptr},
+    {"InferClause", nullptr},
+    {"IndexElem", nullptr},
 };
 
 const KindRule* findKind(std::string_view kind) {
@@ -183,9 +111,11 @@ const KindRule* findKind(std::string_view kind) {
   return it == std::end(kKinds) ? nullptr : it;
 }
 
-bool SelectRewriter::knows(std::string_view kind) const { return findKind(kind) != nullptr; }
+}  // namespace
 
-Visit SelectRewriter::visit(Message& node, pg_query::Node* wrapper, Walker& walker) {
+bool StatementRewriter::knows(std::string_view kind) const { return findKind(kind) != nullptr; }
+
+Visit StatementRewriter::visit(Message& node, pg_query::Node* wrapper, Walker& walker) {
   const KindRule* rule = findKind(node.GetDescriptor()->name());
   if (rule == nullptr) return std::unexpected(unsupportedNode(node.GetDescriptor()->name()));
   if (rule->handler == nullptr) return Next::kChildren;
@@ -194,12 +124,12 @@ Visit SelectRewriter::visit(Message& node, pg_query::Node* wrapper, Walker& walk
 
 // ---- scopes and relations ----------------------------------------------------------------
 
-bool SelectRewriter::isCte(std::string_view name) const {
+bool StatementRewriter::isCte(std::string_view name) const {
   return std::ranges::any_of(
       ctes_, [&](const auto& scope) { return std::ranges::find(scope, name) != scope.end(); });
 }
 
-std::expected<SelectRewriter::Resolved, PgError> SelectRewriter::resolve(
+std::expected<StatementRewriter::Resolved, PgError> StatementRewriter::resolve(
     const pg_query::RangeVar& relation) const {
   std::vector<std::string> written;
   for (const std::string* part : {&relation.catalogname(), &relation.schemaname()})
@@ -209,6 +139,19 @@ std::expected<SelectRewriter::Resolved, PgError> SelectRewriter::resolve(
   if (!relation.catalogname().empty()) return std::unexpected(relationRefused(dotted(written)));
   // Only an unqualified name can denote a CTE, exactly as in PostgreSQL.
   if (relation.schemaname().empty() && isCte(relation.relname())) return Resolved{Target::kCte, {}};
+  // PostgreSQL looks in pg_catalog before the search path, so an unqualified catalog name
+  // means the catalog.
+  if (const CatalogRelation* catalog =
+          findCatalogRelation(relation.schemaname(), relation.relname()))
+    return Resolved{Target::kCatalog, {}, nullptr, catalog};
+  if (isCatalogSchema(relation.schemaname()) ||
+      (relation.schemaname().empty() && relation.relname().starts_with("pg_"))) {
+    return std::unexpected(refused(
+        "catalog relation \"" + dotted(written) + "\" is not available under the tenantwall policy",
+        "statistics, activity, role and settings catalogs are refused; the catalogs BI tools "
+        "read to list tables and columns (pg_class, pg_attribute, information_schema.tables, "
+        "information_schema.columns, ...) show your tables"));
+  }
   const std::string schema =
       relation.schemaname().empty() ? std::string(kDefaultSchema) : relation.schemaname();
   if (const ProtectedTable* table = policy_.findProtected(schema, relation.relname()))
@@ -217,7 +160,7 @@ std::expected<SelectRewriter::Resolved, PgError> SelectRewriter::resolve(
   return std::unexpected(relationRefused(dotted(written)));
 }
 
-void SelectRewriter::noteRelation(std::string name) {
+void StatementRewriter::noteRelation(std::string name) {
   if (std::ranges::find(relations_, name) == relations_.end())
     relations_.push_back(std::move(name));
 }
@@ -225,9 +168,9 @@ void SelectRewriter::noteRelation(std::string name) {
 // (SELECT <columns> FROM <from_item> WHERE schema.t.tenant_col OPERATOR(pg_catalog.=) '<tenant>'
 // OFFSET 0) AS <alias>. OFFSET 0 keeps the planner from pulling the subquery up, so no user
 // predicate runs on another tenant's row before the tenant filter (DESIGN decision 2).
-std::expected<pg_query::Node, PgError> SelectRewriter::fence(const ProtectedTable& table,
-                                                             const pg_query::Alias* alias,
-                                                             pg_query::Node from_item) {
+std::expected<pg_query::Node, PgError> StatementRewriter::fence(const ProtectedTable& table,
+                                                                const pg_query::Alias* alias,
+                                                                pg_query::Node from_item) {
   pg_query::Node out;
   auto* subselect = out.mutable_range_subselect();
   auto* select = subselect->mutable_subquery()->mutable_select_stmt();
@@ -268,7 +211,7 @@ std::expected<pg_query::Node, PgError> SelectRewriter::fence(const ProtectedTabl
 
 // ---- handlers ----------------------------------------------------------------------------
 
-Visit SelectRewriter::onSelect(Message& node, pg_query::Node*, Walker& walker) {
+Visit StatementRewriter::onSelect(Message& node, pg_query::Node*, Walker& walker) {
   auto& select = static_cast<pg_query::SelectStmt&>(node);
   if (select.has_into_clause()) {
     return std::unexpected(refused("SELECT INTO is not allowed by the tenantwall policy",
@@ -280,16 +223,22 @@ Visit SelectRewriter::onSelect(Message& node, pg_query::Node*, Walker& walker) {
                 "row locks are not available to tenants; remove the FOR UPDATE/SHARE clause"));
   }
   const int enclosing = guard_.enterLevel();
-  if (!select.has_with_clause()) {
-    if (auto s = walker.walkFields(select); !s) return std::unexpected(s.error());
-    guard_.leaveLevel(enclosing);
-    return Next::kDone;
+  const std::size_t scope = ctes_.size();
+  if (select.has_with_clause()) {
+    auto walked = walkWith(*select.mutable_with_clause(), walker);
+    if (!walked) return std::unexpected(walked.error());
   }
+  if (auto s = walker.walkFields(select, {"with_clause"}); !s) return std::unexpected(s.error());
+  ctes_.resize(scope);
+  guard_.leaveLevel(enclosing);
+  return Next::kDone;
+}
 
-  // WITH scoping as in PostgreSQL: a CTE body sees the CTEs before it in its own WITH list
-  // (all of them, itself included, under WITH RECURSIVE) and every enclosing WITH; the rest of
-  // the statement sees the whole list.
-  auto& with = *select.mutable_with_clause();
+// WITH scoping as in PostgreSQL: a CTE body sees the CTEs before it in its own WITH list (all
+// of them, itself included, under WITH RECURSIVE) and every enclosing WITH; the rest of the
+// statement sees the whole list.
+std::expected<std::size_t, PgError> StatementRewriter::walkWith(pg_query::WithClause& with,
+                                                                Walker& walker) {
   const std::size_t scope = ctes_.size();
   ctes_.emplace_back();
   auto cteName = [](const pg_query::Node& cte) -> std::optional<std::string> {
@@ -309,23 +258,22 @@ Visit SelectRewriter::onSelect(Message& node, pg_query::Node*, Walker& walker) {
     if (auto s = walker.walk(cte); !s) return std::unexpected(s.error());
     if (!with.recursive()) ctes_[scope].push_back(std::move(*name));
   }
-  if (auto s = walker.walkFields(select, {"with_clause"}); !s) return std::unexpected(s.error());
-  ctes_.pop_back();
-  guard_.leaveLevel(enclosing);
-  return Next::kDone;
+  return scope;
 }
 
-Visit SelectRewriter::onCommonTableExpr(Message& node, pg_query::Node*, Walker&) {
-  const auto& cte = static_cast<const pg_query::CommonTableExpr&>(node);
-  if (cte.has_ctequery() && !cte.ctequery().has_select_stmt()) {
-    return std::unexpected(
-        refused("a data-modifying statement in WITH is not allowed by the tenantwall policy",
-                "only SELECT can be used in WITH"));
-  }
+bool StatementRewriter::writeAllowedAt(const pg_query::Node* wrapper) const {
+  return wrapper != nullptr && write_places_.contains(wrapper);
+}
+
+Visit StatementRewriter::onCommonTableExpr(Message& node, pg_query::Node*, Walker&) {
+  auto& cte = static_cast<pg_query::CommonTableExpr&>(node);
+  // A data-modifying CTE body gets the same rules as the statement on its own; PostgreSQL
+  // itself refuses one anywhere but in the top-level WITH.
+  if (cte.has_ctequery()) write_places_.insert(cte.mutable_ctequery());
   return Next::kChildren;
 }
 
-Visit SelectRewriter::onRangeVar(Message& node, pg_query::Node* wrapper, Walker& walker) {
+Visit StatementRewriter::onRangeVar(Message& node, pg_query::Node* wrapper, Walker& walker) {
   auto& relation = static_cast<pg_query::RangeVar&>(node);
   // In a SELECT a relation only stands as a FROM item, always inside a Node; one in a typed
   // field is something else (SELECT INTO's target) and never reaches here.
@@ -344,6 +292,14 @@ Visit SelectRewriter::onRangeVar(Message& node, pg_query::Node* wrapper, Walker&
       relation.set_schemaname(resolved->schema);
       noteRelation(resolved->schema + "." + relation.relname());
       return Next::kDone;
+    case Target::kCatalog: {
+      guard_.noteShared(visible_name);
+      auto secured = catalogFence(*resolved->catalog, relation, policy_);
+      if (!secured) return std::unexpected(secured.error());
+      noteRelation(catalogName(*resolved->catalog));
+      *wrapper = std::move(*secured);  // `relation` is gone from here on
+      return Next::kDone;
+    }
     case Target::kProtected:
       break;
   }
@@ -359,7 +315,8 @@ Visit SelectRewriter::onRangeVar(Message& node, pg_query::Node* wrapper, Walker&
   return Next::kDone;
 }
 
-Visit SelectRewriter::onRangeTableSample(Message& node, pg_query::Node* wrapper, Walker& walker) {
+Visit StatementRewriter::onRangeTableSample(Message& node, pg_query::Node* wrapper,
+                                            Walker& walker) {
   auto& sample = static_cast<pg_query::RangeTableSample&>(node);
   const auto method = stringNames(sample.method());
   // The method names a handler function looked up like any function: allowlisted, qualified.
@@ -386,6 +343,11 @@ Visit SelectRewriter::onRangeTableSample(Message& node, pg_query::Node* wrapper,
   switch (resolved->target) {
     case Target::kCte:  // PostgreSQL itself refuses TABLESAMPLE on a CTE
       return Next::kDone;
+    case Target::kCatalog:
+      return std::unexpected(
+          refused("TABLESAMPLE on a catalog is not allowed by the tenantwall "
+                  "policy",
+                  "read the catalog without TABLESAMPLE"));
     case Target::kReference:
       guard_.noteShared(relation.has_alias() ? relation.alias().aliasname() : relation.relname());
       relation.set_schemaname(resolved->schema);
@@ -408,7 +370,7 @@ Visit SelectRewriter::onRangeTableSample(Message& node, pg_query::Node* wrapper,
   return Next::kDone;
 }
 
-Visit SelectRewriter::onRangeFunction(Message& node, pg_query::Node*, Walker&) {
+Visit StatementRewriter::onRangeFunction(Message& node, pg_query::Node*, Walker&) {
   const auto& range = static_cast<const pg_query::RangeFunction&>(node);
   const auto columnDefinitions = [] {
     return refused("a column definition list in FROM is not allowed by the tenantwall policy",
@@ -446,7 +408,7 @@ Visit SelectRewriter::onRangeFunction(Message& node, pg_query::Node*, Walker&) {
   return Next::kChildren;  // the FuncCall handler qualifies each function
 }
 
-Visit SelectRewriter::onRangeSubselect(Message& node, pg_query::Node*, Walker&) {
+Visit StatementRewriter::onRangeSubselect(Message& node, pg_query::Node*, Walker&) {
   const auto& range = static_cast<const pg_query::RangeSubselect&>(node);
   // The subquery's SELECT is the next level the walk opens, right below.
   if (range.has_alias() && range.has_subquery() && range.subquery().has_select_stmt())
@@ -454,122 +416,61 @@ Visit SelectRewriter::onRangeSubselect(Message& node, pg_query::Node*, Walker&) 
   return Next::kChildren;
 }
 
-Visit SelectRewriter::onJoinExpr(Message& node, pg_query::Node*, Walker&) {
+Visit StatementRewriter::onJoinExpr(Message& node, pg_query::Node*, Walker&) {
   const auto& join = static_cast<const pg_query::JoinExpr&>(node);
   if (join.has_alias()) guard_.noteOpaque(join.alias().aliasname());
   return Next::kChildren;
 }
 
-Visit SelectRewriter::onFuncCall(Message& node, pg_query::Node*, Walker&) {
-  auto& call = static_cast<pg_query::FuncCall&>(node);
-  if (auto use = allowedFunction(call.funcname()); !use) return std::unexpected(use.error());
-  // Qualified, so a same-named function in another schema can never win overload resolution.
-  if (call.funcname_size() == 1) prependName(*call.mutable_funcname(), kCatalog);
-  return Next::kChildren;
+std::expected<std::vector<std::string>, PgError> StatementRewriter::run(pg_query::Node& statement) {
+  write_places_.insert(&statement);
+  Walker walker(*this, kMaxTreeDepth);
+  if (auto s = walker.walk(statement); !s) return std::unexpected(s.error());
+  if (auto s = guard_.check(principal_.tenant); !s) return std::unexpected(s.error());
+  return std::move(relations_);
 }
-
-Visit SelectRewriter::onAExpr(Message& node, pg_query::Node*, Walker&) {
-  auto& expr = static_cast<pg_query::A_Expr&>(node);
-  switch (expr.kind()) {
-    case pg_query::AEXPR_OP:
-    case pg_query::AEXPR_OP_ANY:
-    case pg_query::AEXPR_OP_ALL:
-      if (auto s = qualifyOperator(*expr.mutable_name()); !s) return std::unexpected(s.error());
-      break;
-    case pg_query::AEXPR_DISTINCT:
-    case pg_query::AEXPR_NOT_DISTINCT:
-    case pg_query::AEXPR_NULLIF:
-    case pg_query::AEXPR_IN:
-    case pg_query::AEXPR_LIKE:
-    case pg_query::AEXPR_ILIKE:
-    case pg_query::AEXPR_SIMILAR:
-    case pg_query::AEXPR_BETWEEN:
-    case pg_query::AEXPR_NOT_BETWEEN:
-    case pg_query::AEXPR_BETWEEN_SYM:
-    case pg_query::AEXPR_NOT_BETWEEN_SYM:
-      // Keyword syntax: the grammar supplies the operator name and the deparser prints the
-      // keyword, not the name, so a qualified name here could only be a forged tree.
-      if (expr.name_size() != 1) return std::unexpected(unsupportedNode("A_Expr"));
-      break;
-    default:
-      return std::unexpected(unsupportedNode("A_Expr"));
-  }
-  guard_.noteComparison(expr);
-  return Next::kChildren;
-}
-
-Visit SelectRewriter::onSubLink(Message& node, pg_query::Node*, Walker&) {
-  auto& link = static_cast<pg_query::SubLink&>(node);
-  switch (link.sub_link_type()) {
-    case pg_query::EXISTS_SUBLINK:
-    case pg_query::ALL_SUBLINK:
-    case pg_query::ANY_SUBLINK:
-    case pg_query::ROWCOMPARE_SUBLINK:
-    case pg_query::EXPR_SUBLINK:
-    case pg_query::ARRAY_SUBLINK:
-      break;
-    default:
-      return std::unexpected(unsupportedNode("SubLink"));
-  }
-  if (link.oper_name_size() > 0) {
-    if (auto s = qualifyOperator(*link.mutable_oper_name()); !s) return std::unexpected(s.error());
-  }
-  return Next::kChildren;
-}
-
-Visit SelectRewriter::onSortBy(Message& node, pg_query::Node*, Walker&) {
-  auto& sort = static_cast<pg_query::SortBy&>(node);
-  if (sort.use_op_size() > 0) {
-    if (auto s = qualifyOperator(*sort.mutable_use_op()); !s) return std::unexpected(s.error());
-  }
-  return Next::kChildren;
-}
-
-Visit SelectRewriter::onTypeName(Message& node, pg_query::Node*, Walker&) {
-  auto& type = static_cast<pg_query::TypeName&>(node);
-  const auto names = stringNames(type.names());
-  const bool in_catalog =
-      names && (names->size() == 1 || (names->size() == 2 && (*names)[0] == kCatalog));
-  if (type.pct_type() || type.setof() || !in_catalog || !isAllowedType(names->back())) {
-    return std::unexpected(refused(
-        "type " + (names ? dotted(*names) : std::string("(unnamed)")) +
-            " is not allowed by the tenantwall policy",
-        "casts are limited to the built-in scalar types (text, numeric, date, uuid, json, ...)"));
-  }
-  if (names->size() == 1) prependName(*type.mutable_names(), kCatalog);
-  return Next::kChildren;
-}
-
-Visit SelectRewriter::onSqlValueFunction(Message& node, pg_query::Node*, Walker&) {
-  const auto& function = static_cast<const pg_query::SQLValueFunction&>(node);
-  const int op = function.op();
-  if (op >= pg_query::SVFOP_CURRENT_DATE && op <= pg_query::SVFOP_LOCALTIMESTAMP_N)
-    return Next::kChildren;
-  // The user and schema functions would name the proxy's service role, not the tenant.
-  std::string name = pg_query::SQLValueFunctionOp_Name(function.op());
-  if (name.starts_with("SVFOP_")) name.erase(0, 6);
-  return std::unexpected(refused(name + " is not allowed by the tenantwall policy",
-                                 "the session runs under tenantwall's own database role"));
-}
-
-Visit SelectRewriter::onColumnRef(Message& node, pg_query::Node*, Walker&) {
-  guard_.noteColumn(static_cast<const pg_query::ColumnRef&>(node));
-  return Next::kChildren;
-}
-
-Visit SelectRewriter::onIndirection(Message& node, pg_query::Node*, Walker&) {
-  guard_.noteIndirection(static_cast<const pg_query::A_Indirection&>(node));
-  return Next::kChildren;
-}
-
-}  // namespace
 
 std::expected<SelectRewrite, PgError> rewriteSelect(pg_query::Node& statement,
                                                     const Principal& principal,
                                                     const Policy& policy) {
   if (!statement.has_select_stmt()) return std::unexpected(unsupportedNode(nodeKind(statement)));
-  SelectRewriter rewriter(principal, policy);
-  return rewriter.run(statement);
+  StatementRewriter rewriter(principal, policy);
+  auto relations = rewriter.run(statement);
+  if (!relations) return std::unexpected(relations.error());
+  return SelectRewrite{std::move(*relations)};
+}
+
+std::expected<SelectRewrite, PgError> rewriteExpressions(NodeList& expressions,
+                                                         const Principal& principal,
+                                                         const Policy& policy) {
+  // Analysed as the select list of a SELECT without FROM, then moved back.
+  pg_query::Node statement;
+  auto* select = statement.mutable_select_stmt();
+  select->set_limit_option(pg_query::LIMIT_OPTION_DEFAULT);
+  select->set_op(pg_query::SETOP_NONE);
+  for (auto& expression : expressions)
+    *select->add_target_list()->mutable_res_target()->mutable_val() = std::move(expression);
+  StatementRewriter rewriter(principal, policy);
+  auto relations = rewriter.run(statement);
+  if (!relations) return std::unexpected(relations.error());
+  if (select->target_list_size() != expressions.size())
+    return std::unexpected(unsupportedNode("SelectStmt"));
+  for (int i = 0; i < expressions.size(); ++i)
+    expressions[i] =
+        std::move(*select->mutable_target_list(i)->mutable_res_target()->mutable_val());
+  return SelectRewrite{std::move(*relations)};
+}
+
+std::expected<SelectRewrite, PgError> rewriteStatement(pg_query::Node& statement,
+                                                       const Principal& principal,
+                                                       const Policy& policy) {
+  if (!statement.has_select_stmt() && !statement.has_insert_stmt() &&
+      !statement.has_update_stmt() && !statement.has_delete_stmt())
+    return std::unexpected(unsupportedNode(nodeKind(statement)));
+  StatementRewriter rewriter(principal, policy);
+  auto relations = rewriter.run(statement);
+  if (!relations) return std::unexpected(relations.error());
+  return SelectRewrite{std::move(*relations)};
 }
 
 }  // namespace tenantwall::policy::sql

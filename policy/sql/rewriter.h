@@ -1,4 +1,5 @@
-// Analysis and rewrite of one SELECT statement for one principal (DESIGN decisions 1 to 5a).
+// Analysis and rewrite of one SELECT or write statement for one principal (DESIGN decisions 1
+// to 5a).
 #pragma once
 
 #include <expected>
@@ -12,7 +13,7 @@
 
 namespace tenantwall::policy::sql {
 
-// What a rewritten SELECT reads.
+// What a rewritten statement reads or writes.
 struct SelectRewrite {
   std::vector<std::string> relations;  // schema-qualified, first use first, no duplicates
 };
@@ -30,5 +31,30 @@ struct SelectRewrite {
 std::expected<SelectRewrite, protocol::PgError> rewriteSelect(pg_query::Node& statement,
                                                               const Principal& principal,
                                                               const Policy& policy);
+
+// rewriteSelect() for a statement holding a SelectStmt, InsertStmt, UpdateStmt or DeleteStmt.
+// Writes (write_rewriter.cc) must target a protected table; the target cannot be fenced, so:
+// - INSERT forces the tenant column (appended to the column list, the tenant constant to every
+//   VALUES row, or the source query wrapped as SELECT s.*, '<tenant>' FROM (<query>) s) or
+//   checks it when given (a constant naming the principal's tenant, DEFAULT becomes the
+//   tenant; anything else is refused); with no column list the visible columns in policy order
+//   are written out;
+// - UPDATE and DELETE get `<target>.tenant_col OPERATOR(pg_catalog.=) '<tenant>' AND (<their
+//   WHERE>)`, and so does ON CONFLICT DO UPDATE for the existing row; SET may name the tenant
+//   column only with the principal's own tenant;
+// - target columns read anywhere in the statement are the secured relation's: a masked column
+//   reads as its mask, a hidden one is refused; RETURNING * lists the visible columns.
+std::expected<SelectRewrite, protocol::PgError> rewriteStatement(pg_query::Node& statement,
+                                                                 const Principal& principal,
+                                                                 const Policy& policy);
+
+// Rewrites free-standing expressions (EXECUTE's arguments) exactly as a select list.
+std::expected<SelectRewrite, protocol::PgError> rewriteExpressions(
+    google::protobuf::RepeatedPtrField<pg_query::Node>& expressions, const Principal& principal,
+    const Policy& policy);
+
+// Checks a type name against the allowlist and qualifies it, as in a cast (PREPARE's parameter
+// types use it).
+std::expected<void, protocol::PgError> qualifyType(pg_query::TypeName& type);
 
 }  // namespace tenantwall::policy::sql

@@ -20,7 +20,7 @@ TEST(DecisionCacheTest, RepeatedStatementIsAHit) {
   auto policy = referencePolicy(1);
   auto first = cache.decide(kAlice, "SELECT name FROM customers", *policy);
   auto second = cache.decide(kAlice, "SELECT name FROM customers", *policy);
-  ASSERT_TRUE(*first);
+  ASSERT_TRUE(first->decision);
   EXPECT_EQ(first.get(), second.get());
   EXPECT_EQ(cache.hits(), 1u);
   EXPECT_EQ(cache.misses(), 1u);
@@ -31,11 +31,12 @@ TEST(DecisionCacheTest, AnotherTenantNeverGetsTheCachedRewrite) {
   auto policy = referencePolicy(1);
   auto alice = cache.decide(kAlice, "SELECT name FROM customers", *policy);
   auto bob = cache.decide(kBob, "SELECT name FROM customers", *policy);
-  ASSERT_TRUE(*alice);
-  ASSERT_TRUE(*bob);
-  EXPECT_NE((*alice)->sql.find("'acme'"), std::string::npos) << (*alice)->sql;
-  EXPECT_NE((*bob)->sql.find("'globex'"), std::string::npos) << (*bob)->sql;
-  EXPECT_EQ((*bob)->sql.find("'acme'"), std::string::npos) << (*bob)->sql;
+  ASSERT_TRUE(alice->decision);
+  ASSERT_TRUE(bob->decision);
+  EXPECT_NE(alice->decision->sql.find("'acme'"), std::string::npos) << alice->decision->sql;
+  EXPECT_NE(bob->decision->sql.find("'globex'"), std::string::npos) << bob->decision->sql;
+  EXPECT_EQ(bob->decision->sql.find("'acme'"), std::string::npos) << bob->decision->sql;
+  EXPECT_NE(alice->rewritten_sha256, bob->rewritten_sha256);
   EXPECT_EQ(cache.hits(), 0u);
 }
 
@@ -66,8 +67,21 @@ TEST(DecisionCacheTest, ReloadedPolicyIsAMiss) {
   // A different policy text under the same version number is a different snapshot too.
   auto other = loadPolicyText("tenants: [{id: acme}]\n", "other.yaml", 1);
   auto refused = cache.decide(kAlice, "SELECT name FROM customers", *other);
-  EXPECT_FALSE(*refused);  // customers is not protected there: unknown table, refused
+  EXPECT_FALSE(refused->decision);  // customers is not protected there: unknown table, refused
   EXPECT_EQ(cache.hits(), 0u);
+}
+
+TEST(DecisionCacheTest, AuditViewRedactsLiteralsAndHashesTheRewrite) {
+  DecisionCache cache;
+  auto policy = referencePolicy(1);
+  auto d = cache.decide(kAlice, "SELECT name FROM customers WHERE ssn = '123-45-6789'", *policy);
+  EXPECT_EQ(d->redacted_sql.find("123-45-6789"), std::string::npos) << d->redacted_sql;
+  EXPECT_NE(d->redacted_sql.find("$1"), std::string::npos) << d->redacted_sql;
+  EXPECT_EQ(d->rewritten_sha256.size(), 64u);
+  auto bad = cache.decide(kAlice, "SELEC 'secret'", *policy);
+  EXPECT_FALSE(bad->decision);
+  EXPECT_EQ(bad->redacted_sql.find("secret"), std::string::npos) << bad->redacted_sql;
+  EXPECT_TRUE(bad->rewritten_sha256.empty());
 }
 
 TEST(DecisionCacheTest, KeyFieldsCannotRunTogether) {

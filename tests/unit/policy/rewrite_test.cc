@@ -8,6 +8,10 @@
 //   expect: <exact deparsed SQL>  (or)  expect-error: 42501 optional message substring
 //   kinds: SELECT BEGIN           (optional: Allowed::statement_kinds, space separated)
 //   relations: public.customers   (optional: Allowed::relations, space separated)
+//   copy-in: format=csv delimiter=, header=true null= quote=" escape=" columns=id,tenant_id
+//            tenant_index=1 appended=true tenant=acme
+//                                 (optional: Allowed::copy_in rendered as above, on one line, a
+//                                  tab as \t and no character as nothing; "none" when unset)
 //   define NAME: text             (outside a case: ${NAME} in any later expect: is replaced by
 //                                  text, so long fenced subqueries are written, and read, once)
 #include <gtest/gtest.h>
@@ -39,6 +43,7 @@ struct RewriteCase {
   std::optional<std::string> expect_error;  // "SQLSTATE[ message substring]"
   std::optional<std::string> kinds;
   std::optional<std::string> relations;
+  std::optional<std::string> copy_in;
   std::string load_error;  // set on a single placeholder case when the files cannot be read
 };
 
@@ -132,6 +137,8 @@ std::vector<RewriteCase> loadCases() {
         c.kinds = trim(value);
       } else if (key == "relations") {
         c.relations = trim(value);
+      } else if (key == "copy-in") {
+        c.copy_in = trim(value);
       } else {
         throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": unknown key " +
                                  key);
@@ -162,6 +169,25 @@ std::string joined(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) out.append(out.empty() ? "" : " ").append(item);
   return out;
+}
+
+std::string character(char c) {
+  if (c == '\t') return "\\t";
+  if (c == '\0') return "";
+  return std::string(1, c);
+}
+
+std::string rendered(const std::optional<Allowed::CopyIn>& copy_in) {
+  if (!copy_in) return "none";
+  std::string columns;
+  for (const auto& column : copy_in->columns)
+    columns.append(columns.empty() ? "" : ",").append(column);
+  return "format=" + copy_in->format + " delimiter=" + character(copy_in->delimiter) +
+         " header=" + (copy_in->header ? "true" : "false") + " null=" + copy_in->null_string +
+         " quote=" + character(copy_in->quote) + " escape=" + character(copy_in->escape) +
+         " columns=" + columns + " tenant_index=" + std::to_string(copy_in->tenant_column_index) +
+         " appended=" + (copy_in->tenant_appended ? "true" : "false") +
+         " tenant=" + copy_in->tenant;
 }
 
 class RewriteCases : public ::testing::TestWithParam<RewriteCase> {};
@@ -198,6 +224,9 @@ TEST_P(RewriteCases, Decides) {
   }
   if (c.relations) {
     EXPECT_EQ(joined(decision->relations), *c.relations);
+  }
+  if (c.copy_in) {
+    EXPECT_EQ(rendered(decision->copy_in), *c.copy_in);
   }
 
   // What we forward must be SQL that tenantwall itself accepts again: it parses, every name in
