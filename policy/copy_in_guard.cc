@@ -108,7 +108,7 @@ std::expected<void, protocol::PgError> CopyInGuard::row(std::string_view line, s
     out.append(line).push_back('\n');
     return {};
   }
-  if (spec_.csv && spec_.header && !header_done_) {
+  if (spec_.header && !header_done_) {
     header_done_ = true;
     out.append(line).push_back('\n');
     return {};

@@ -18,7 +18,7 @@ struct CopyInSpec {
   char delimiter = '\t';            // text default; CSV default ','
   char quote = '"';                 // CSV only
   char escape = '"';                // CSV only
-  bool header = false;              // CSV only: the first line is passed through unchecked
+  bool header = false;              // the first line is a header, passed through unchecked
   std::string null_string = "\\N";  // text default; CSV default ""
   std::size_t column_count = 0;     // columns the client sends per row
   // Position of the tenant column among the client's columns, or column_count when the proxy

@@ -4,11 +4,13 @@
 // client after start-up, so writes never interleave; both run on the session's strand.
 #include "proxy/client_session.h"
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "policy/copy_in_guard.h"
 #include "policy/engine.h"
 #include "policy/error_scrub.h"
 #include "protocol/encoder.h"
@@ -107,6 +109,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Handled onSync(std::string_view body);
   Handled onFlush(std::string_view body);
   Handled onFunctionCall(std::string_view body);
+  Handled onCopyData(std::string_view body);
+  Handled onCopyDone(std::string_view body);
+  Handled onCopyFail(std::string_view body);
+  void failCopy(PgError refusal);
 
   std::string tag() const {
     return "session " + std::to_string(id_) + " (" + principal_.user + ")";
@@ -126,7 +132,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   RefusalBook refusals_;
   std::set<std::string, std::less<>> statements_;  // created through this proxy session
   std::set<std::string, std::less<>> portals_;
-  bool discarding_ = false;       // an extended-protocol message was refused: skip until Sync
+  bool discarding_ = false;  // an extended-protocol message was refused: skip until Sync
+  // Which COPY PostgreSQL may start in each answer still to come, one entry per Query or Sync
+  // forwarded (each ends with one ReadyForQuery). Any other COPY is desynchronisation.
+  enum class CopyAllowed { kNone, kOut, kIn };
+  std::deque<CopyAllowed> copy_allowed_;
+  std::optional<policy::CopyInGuard> copy_in_;  // rows of a COPY FROM STDIN being checked
+  bool copy_failed_ = false;      // refused mid-COPY: drop the client's rows until CopyDone/Fail
   bool closing_ = false;          // the client said goodbye: a backend close is expected
   std::optional<PgError> fatal_;  // set by the client pump for the backend pump to deliver
   char transaction_status_ = 'I';
@@ -142,6 +154,9 @@ const ClientSession::HandlerEntry ClientSession::kHandlers[] = {
     {protocol::ftag::kSync, &ClientSession::onSync, false},
     {protocol::ftag::kFlush, &ClientSession::onFlush, true},
     {protocol::ftag::kFunctionCall, &ClientSession::onFunctionCall, false},
+    {protocol::ftag::kCopyData, &ClientSession::onCopyData, false},
+    {protocol::ftag::kCopyDone, &ClientSession::onCopyDone, false},
+    {protocol::ftag::kCopyFail, &ClientSession::onCopyFail, false},
 };
 
 awaitable<void> ClientSession::sendFatal(const PgError& error) {
@@ -356,6 +371,7 @@ void ClientSession::refuse(PgError error, bool extended) {
     discarding_ = true;
   } else {
     protocol::appendQuery(to_backend_, marker);
+    copy_allowed_.push_back(CopyAllowed::kNone);
   }
 }
 
@@ -416,6 +432,9 @@ std::shared_ptr<const policy::CachedDecision> ClientSession::decideAudited(std::
 Handled ClientSession::onQuery(std::string_view body) {
   auto sql = protocol::parseQuery(body);
   if (!sql) return std::unexpected(sql.error());
+  // A new query ends a COPY FROM that PostgreSQL never started (it answered with an error).
+  copy_in_.reset();
+  copy_failed_ = false;
   const auto cached = decideAudited(*sql);
   const policy::Decision& decision = cached->decision;
   if (!decision) {
@@ -423,6 +442,25 @@ Handled ClientSession::onQuery(std::string_view body) {
     return {};
   }
   protocol::appendQuery(to_backend_, decision->sql);
+  if (const auto& in = decision->copy_in) {
+    policy::CopyInSpec spec;
+    spec.csv = in->format == "csv";
+    spec.delimiter = in->delimiter;
+    spec.quote = in->quote;
+    spec.escape = in->escape;
+    spec.header = in->header;
+    spec.null_string = in->null_string;
+    spec.column_count = in->columns.size() - (in->tenant_appended ? 1 : 0);
+    spec.tenant_index =
+        in->tenant_appended ? spec.column_count : static_cast<std::size_t>(in->tenant_column_index);
+    spec.tenant = in->tenant;
+    copy_in_.emplace(std::move(spec));
+    copy_allowed_.push_back(CopyAllowed::kIn);
+  } else {
+    bool copy_out = false;
+    for (const auto& kind : decision->statement_kinds) copy_out = copy_out || kind == "COPY";
+    copy_allowed_.push_back(copy_out ? CopyAllowed::kOut : CopyAllowed::kNone);
+  }
   return {};
 }
 
@@ -434,6 +472,15 @@ Handled ClientSession::onParse(std::string_view body) {
   if (!decision) {
     refuse(decision.error(), true);
     return {};
+  }
+  for (const auto& kind : decision->statement_kinds) {
+    if (kind == "COPY") {
+      refuse(protocol::makeError(sqlstate::kFeatureNotSupported,
+                                 "COPY is supported through the simple query protocol only",
+                                 "send COPY as a simple query (psql's \\copy does)"),
+             true);
+      return {};
+    }
   }
   if (decision->statement_kinds.size() > 1) {
     refuse(protocol::makeError(sqlstate::kSyntaxError,
@@ -504,12 +551,70 @@ Handled ClientSession::onClose(std::string_view body) {
 
 Handled ClientSession::onSync(std::string_view) {
   discarding_ = false;
+  copy_allowed_.push_back(CopyAllowed::kNone);
   to_backend_.append(current_frame_);
   return {};
 }
 
 Handled ClientSession::onFlush(std::string_view) {
   to_backend_.append(current_frame_);
+  return {};
+}
+
+void ClientSession::failCopy(PgError refusal) {
+  // PostgreSQL ends the COPY with an error carrying our CopyFail message: the marker, whose
+  // error the backend pump replaces with the refusal. Nothing of the COPY is committed.
+  logLine(LogLevel::kInfo, tag() + ": refused COPY " + refusal.sqlstate + ": " + refusal.message);
+  const std::string marker = refusals_.record(std::move(refusal));
+  protocol::appendMessage(to_backend_, protocol::ftag::kCopyFail, marker + std::string(1, '\0'));
+  copy_in_.reset();
+  copy_failed_ = true;
+}
+
+Handled ClientSession::onCopyData(std::string_view body) {
+  if (copy_failed_) return {};  // the client may still be sending; PostgreSQL has given up
+  if (!copy_in_)
+    return std::unexpected(
+        protocol::makeFatal(sqlstate::kProtocolViolation, "CopyData outside COPY FROM STDIN"));
+  auto checked = copy_in_->feed(body);
+  if (!checked) {
+    failCopy(std::move(checked.error()));
+    return {};
+  }
+  if (!checked->empty()) protocol::appendMessage(to_backend_, protocol::ftag::kCopyData, *checked);
+  return {};
+}
+
+Handled ClientSession::onCopyDone(std::string_view) {
+  if (copy_failed_) {
+    copy_failed_ = false;
+    return {};
+  }
+  if (!copy_in_)
+    return std::unexpected(
+        protocol::makeFatal(sqlstate::kProtocolViolation, "CopyDone outside COPY FROM STDIN"));
+  auto rest = copy_in_->finish();
+  if (!rest) {
+    failCopy(std::move(rest.error()));
+    copy_failed_ = false;
+    return {};
+  }
+  if (!rest->empty()) protocol::appendMessage(to_backend_, protocol::ftag::kCopyData, *rest);
+  to_backend_.append(current_frame_);
+  copy_in_.reset();
+  return {};
+}
+
+Handled ClientSession::onCopyFail(std::string_view) {
+  if (copy_failed_) {
+    copy_failed_ = false;
+    return {};
+  }
+  if (!copy_in_)
+    return std::unexpected(
+        protocol::makeFatal(sqlstate::kProtocolViolation, "CopyFail outside COPY FROM STDIN"));
+  to_backend_.append(current_frame_);
+  copy_in_.reset();
   return {};
 }
 
@@ -540,12 +645,24 @@ bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view ra
     }
     case protocol::btag::kCopyInResponse:
     case protocol::btag::kCopyOutResponse:
-    case protocol::btag::kCopyBothResponse:
-      // COPY statements are never forwarded, so this is desynchronisation: fail closed.
-      logLine(LogLevel::kError, tag() + ": unexpected COPY from PostgreSQL");
-      return false;
+    case protocol::btag::kCopyBothResponse: {
+      // Only the COPY that was analysed and forwarded may start; anything else means the two
+      // sides disagree about the conversation: fail closed.
+      const CopyAllowed allowed =
+          copy_allowed_.empty() ? CopyAllowed::kNone : copy_allowed_.front();
+      const bool expected =
+          (frame.tag == protocol::btag::kCopyInResponse && allowed == CopyAllowed::kIn) ||
+          (frame.tag == protocol::btag::kCopyOutResponse && allowed == CopyAllowed::kOut);
+      if (!expected) {
+        logLine(LogLevel::kError, tag() + ": unexpected COPY from PostgreSQL");
+        return false;
+      }
+      out.append(raw);
+      return true;
+    }
     case protocol::btag::kReadyForQuery:
       if (auto status = protocol::parseReadyForQuery(frame.body)) transaction_status_ = *status;
+      if (!copy_allowed_.empty()) copy_allowed_.pop_front();
       out.append(raw);
       return true;
     default:
