@@ -70,8 +70,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     boost::system::error_code ec;
     const auto peer = socket_.remote_endpoint(ec);
     if (!ec) client_address_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+    state_->metrics.sessionStarted();
   }
   ~ClientSession() {
+    state_->metrics.sessionEnded();
+    if (backend_) state_->metrics.backendClosed();
     if (client_key_.pid != 0) state_->cancel_keys.remove(client_key_.pid);
     state_->connections.fetch_sub(1);
   }
@@ -266,11 +269,13 @@ awaitable<bool> ClientSession::authenticate(const std::string& user) {
                    : wrong_password ? "wrong password"
                                     : server_final.error().message;
     audit(std::move(event));
+    state_->metrics.authenticated(false);
     co_await sendFatal(wrong_password ? failed : server_final.error());
     co_return false;
   }
   principal_ = policy::Principal{known->tenant, known->name, known->role, {}, {}};
   audit(auditEvent("auth", "ok"));
+  state_->metrics.authenticated(true);
   out.clear();
   protocol::appendAuthenticationSaslFinal(out, *server_final);
   protocol::appendAuthenticationOk(out);
@@ -290,12 +295,14 @@ awaitable<void> ClientSession::run() {
 
   auto backend = co_await connectBackend(state_->config.backend, forwarded);
   if (!backend) {
+    state_->metrics.backendConnectFailed();
     logLine(LogLevel::kError, tag() + ": backend connection failed: " + backend.error());
     co_await sendFatal(protocol::makeFatal(sqlstate::kConnectionFailure,
                                            "tenantwall could not connect to the database"));
     co_return;
   }
   backend_.emplace(std::move(*backend));
+  state_->metrics.backendConnected();
   backend_reader_.emplace(backend_->socket, protocol::kDefaultMaxMessage);
   client_key_ = state_->cancel_keys.add(BackendKey{backend_->pid, backend_->key});
   logLine(LogLevel::kInfo, tag() + ": authenticated, tenant " + principal_.tenant);
@@ -364,6 +371,7 @@ awaitable<void> ClientSession::clientPump() {
 
 void ClientSession::refuse(PgError error, bool extended) {
   logLine(LogLevel::kInfo, tag() + ": refused " + error.sqlstate + ": " + error.message);
+  state_->metrics.refused(error.sqlstate);
   const std::string marker = refusals_.record(std::move(error));
   if (extended) {
     // A named target, so the client's unnamed statement survives as it would in PostgreSQL.
@@ -395,6 +403,7 @@ void ClientSession::audit(policy::AuditEvent event) {
 std::shared_ptr<const policy::CachedDecision> ClientSession::decideAudited(std::string_view sql) {
   // One snapshot for the whole statement, even if a reload lands meanwhile.
   const auto policy = state_->policies.current();
+  const auto started = std::chrono::steady_clock::now();
   std::shared_ptr<const policy::CachedDecision> cached;
   AuditLog* log = state_->audit.get();
   if (log && !log->healthy() && log->refuseOnFailure()) {
@@ -407,6 +416,10 @@ std::shared_ptr<const policy::CachedDecision> ClientSession::decideAudited(std::
   } else {
     cached = state_->decisions.decide(principal_, sql, *policy);
   }
+  state_->metrics.decided(
+      cached->decision.has_value(),
+      cached->decision ? cached->decision->statement_kinds : std::vector<std::string>{},
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (log) {
     policy::AuditEvent event = auditEvent("statement", cached->decision ? "allow" : "deny");
     event.policy_version = policy->version;
@@ -565,6 +578,7 @@ void ClientSession::failCopy(PgError refusal) {
   // PostgreSQL ends the COPY with an error carrying our CopyFail message: the marker, whose
   // error the backend pump replaces with the refusal. Nothing of the COPY is committed.
   logLine(LogLevel::kInfo, tag() + ": refused COPY " + refusal.sqlstate + ": " + refusal.message);
+  state_->metrics.refused(refusal.sqlstate);
   const std::string marker = refusals_.record(std::move(refusal));
   protocol::appendMessage(to_backend_, protocol::ftag::kCopyFail, marker + std::string(1, '\0'));
   copy_in_.reset();

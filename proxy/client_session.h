@@ -11,6 +11,7 @@
 #include "proxy/audit_log.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/config.h"
+#include "proxy/metrics.h"
 #include "proxy/policy_store.h"
 
 namespace tenantwall::proxy {
@@ -24,6 +25,7 @@ struct ServerState {
   CancelRegistry cancel_keys;
   policy::DecisionCache decisions;
   std::unique_ptr<AuditLog> audit;  // null when the audit log is disabled
+  Metrics metrics;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_session_id{1};
 };

@@ -77,6 +77,10 @@ const Setting kSettings[] = {
          throw YAML::Exception(n.Mark(), "expected 'refuse' or 'continue'");
        c.audit.refuse_on_failure = value == "refuse";
      }},
+    {"admin", "listen_host", [](Config& c, const YAML::Node& n) { c.admin.listen_host = text(n); }},
+    {"admin", "port",
+     [](Config& c, const YAML::Node& n) { c.admin.port = number<std::uint16_t>(n, 0, 65535); }},
+    {"admin", "token_file", [](Config& c, const YAML::Node& n) { c.admin.token_file = text(n); }},
 };
 
 [[noreturn]] void fail(const std::string& path, const YAML::Mark& mark, const std::string& what) {
@@ -143,6 +147,15 @@ Config loadConfigFile(const std::string& path) {
     if (!key) throw ConfigError(path + ": audit.hmac_key_file: " + key.error());
     config.audit.hmac_key = std::move(*key);
   }
+  resolve(config.admin.token_file);
+  if (!config.admin.token_file.empty()) {
+    // Same rules as the audit key: contents without trailing whitespace, empty is an error.
+    auto token = readAuditKeyFile(config.admin.token_file);
+    if (!token) throw ConfigError(path + ": admin.token_file: " + token.error());
+    config.admin.token = std::move(*token);
+  }
+  if (const char* token = std::getenv("TENANTWALL_ADMIN_TOKEN"); token && *token)
+    config.admin.token = token;
   return config;
 }
 

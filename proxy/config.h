@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -28,6 +29,15 @@ struct AuditConfig {
   bool refuse_on_failure = true;  // on_failure: refuse | continue
 };
 
+// The admin HTTP endpoint (proxy/admin_server.h). No port: disabled.
+struct AdminConfig {
+  std::string listen_host = "127.0.0.1";
+  std::optional<std::uint16_t> port;  // 0 picks a free port, printed on start-up
+  std::string token_file;             // resolved like policy; read at load into token
+  std::string token;  // bearer token for mutating endpoints; TENANTWALL_ADMIN_TOKEN overrides;
+                      // empty: mutating endpoints are disabled
+};
+
 struct Config {
   std::string source;  // the file this came from
   std::string listen_host = "127.0.0.1";
@@ -39,6 +49,7 @@ struct Config {
   std::size_t max_connections = 1000;
   unsigned io_threads = 1;
   AuditConfig audit;
+  AdminConfig admin;
 };
 
 class ConfigError : public std::runtime_error {

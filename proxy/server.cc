@@ -4,12 +4,14 @@
 #include <csignal>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "protocol/encoder.h"
 #include "protocol/sqlstate.h"
+#include "proxy/admin_server.h"
 #include "proxy/asio.h"
 #include "proxy/client_session.h"
 #include "proxy/log.h"
@@ -46,10 +48,12 @@ awaitable<void> acceptLoop(tcp::acceptor& acceptor, std::shared_ptr<ServerState>
   }
 }
 
-// Reloads the policy, keeping the running one on failure; says so in the log and audit log.
-void reloadPolicy(ServerState& state, std::string_view trigger) {
-  const std::string error = state.policies.reload();
+// Reloads the policy, keeping the running one on failure; says so in the log, the audit log
+// and the metrics. Returns the error, empty on success.
+std::string reloadPolicy(ServerState& state, std::string_view trigger) {
+  std::string error = state.policies.reload();
   const auto current = state.policies.current();
+  state.metrics.policyReloaded(error.empty(), current->version, error);
   policy::AuditEvent event;
   event.kind = "policy";
   event.policy_version = current->version;
@@ -65,6 +69,7 @@ void reloadPolicy(ServerState& state, std::string_view trigger) {
     event.reason = "reload rejected (" + std::string(trigger) + "): " + error;
   }
   if (state.audit) state.audit->record(std::move(event));
+  return error;
 }
 
 }  // namespace
@@ -75,6 +80,7 @@ int runServer(const Config& config) {
     throw std::runtime_error("cannot load policy: " + error);
   const auto policy = state->policies.current();
   logLine(LogLevel::kInfo, "policy " + config.policy_path + " loaded, sha256 " + policy->hash);
+  state->metrics.policyLoaded(policy->version);
   if (!config.audit.path.empty()) {
     auto log = AuditLog::open(auditOptions(config.audit));
     if (!log) throw std::runtime_error("cannot open the audit log: " + log.error());
@@ -98,6 +104,13 @@ int runServer(const Config& config) {
   const auto bound = acceptor.local_endpoint();
   logLine(LogLevel::kInfo, "tenantwall listening on " + bound.address().to_string() + ":" +
                                std::to_string(bound.port()));
+  // After the line above: tools take the first "listening on" line for the client port.
+  std::optional<AdminServer> admin;
+  if (config.admin.port) {
+    admin.emplace(io, state,
+                  [&state](std::string_view trigger) { return reloadPolicy(*state, trigger); });
+    admin->start();
+  }
 
   PolicyWatcher watcher(io, config.policy_path, std::chrono::milliseconds(config.policy_poll_ms),
                         [&state] { reloadPolicy(*state, "file changed"); });
@@ -115,6 +128,7 @@ int runServer(const Config& config) {
         logLine(LogLevel::kInfo, "stopping on signal " + std::to_string(signo));
         boost::system::error_code ignored;
         acceptor.close(ignored);
+        if (admin) admin->stop();
         watcher.stop();
         io.stop();
       };
