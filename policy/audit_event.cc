@@ -11,6 +11,8 @@
 #include <optional>
 #include <set>
 
+#include "policy/digest.h"
+
 namespace tenantwall::policy {
 namespace {
 
@@ -84,17 +86,6 @@ void appendMember(std::string& out, std::string_view name, std::uint64_t value) 
   appendString(out, name);
   out.push_back(':');
   out += std::to_string(value);
-}
-
-std::string toHex(const unsigned char* data, std::size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 15]);
-  }
-  return out;
 }
 
 bool isHash(std::string_view s) {

@@ -1,25 +1,11 @@
 // LRU decision cache.
 #include "policy/decision_cache.h"
 
-#include <openssl/evp.h>
-
+#include "policy/digest.h"
 #include "policy/sql/parser.h"
 
 namespace tenantwall::policy {
 namespace {
-
-std::string sha256Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
-}
 
 void field(std::string& key, std::string_view value) {
   key.append(std::to_string(value.size())).push_back(':');

@@ -2,13 +2,13 @@
 // that carry file:line:column; unknown keys are errors too, because a typo must not open access.
 #include "policy/loader.h"
 
-#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "policy/digest.h"
 #include "protocol/scram.h"
 
 namespace tenantwall::policy {
@@ -76,19 +76,6 @@ class Reader {
  private:
   std::string source_;
 };
-
-std::string sha256Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
-}
 
 void loadTenants(const Reader& r, const YAML::Node& list, Policy& policy) {
   for (const auto& item : r.sequence(list, "tenants")) {

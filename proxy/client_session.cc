@@ -11,6 +11,7 @@
 #include <string>
 
 #include "policy/copy_in_guard.h"
+#include "policy/digest.h"
 #include "policy/engine.h"
 #include "policy/error_scrub.h"
 #include "protocol/encoder.h"
@@ -342,10 +343,8 @@ awaitable<void> ClientSession::clientPump() {
     for (const auto& e : kHandlers)
       if (e.tag == tag_byte) entry = &e;
     if (!entry) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      std::string what = "unexpected message type 0x";
-      what += kHex[(static_cast<unsigned char>(tag_byte) >> 4) & 15];
-      what += kHex[static_cast<unsigned char>(tag_byte) & 15];
+      const auto byte = static_cast<unsigned char>(tag_byte);
+      const std::string what = "unexpected message type 0x" + policy::toHex(&byte, 1);
       fatal_ = protocol::makeFatal(sqlstate::kProtocolViolation, what);
       break;
     }

@@ -6,18 +6,14 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "policy/digest.h"
+
 namespace tenantwall::proxy {
 
 RefusalBook::RefusalBook() {
   unsigned char raw[8];
   if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("no randomness for session");
-  static constexpr char kHex[] = "0123456789abcdef";
-  prefix_ = "tw_refused_";
-  for (unsigned char b : raw) {
-    prefix_.push_back(kHex[b >> 4]);
-    prefix_.push_back(kHex[b & 15]);
-  }
-  prefix_.push_back('_');
+  prefix_ = "tw_refused_" + policy::toHex(raw, sizeof raw) + "_";
 }
 
 std::string RefusalBook::record(protocol::PgError refusal) {
