@@ -6,6 +6,8 @@
 namespace tenantwall::proxy {
 
 std::string PolicyStore::reload() {
+  // Serialised so two reloads never interleave their version numbers or swap out of order.
+  std::lock_guard lock(reload_mutex_);
   try {
     auto next = policy::loadPolicyFile(path_, version_.load() + 1);
     version_.store(next->version);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "policy/model.h"
@@ -22,6 +23,7 @@ class PolicyStore {
 
  private:
   std::string path_;
+  std::mutex reload_mutex_;  // SIGHUP, the file watcher and POST /reload may race
   std::atomic<std::shared_ptr<const policy::Policy>> current_;
   std::atomic<std::uint64_t> version_{0};
 };
