@@ -74,6 +74,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     state_->metrics.sessionStarted();
   }
   ~ClientSession() {
+    state_->drain.remove(id_);
     state_->metrics.sessionEnded();
     if (backend_) state_->metrics.backendClosed();
     if (client_key_.pid != 0) state_->cancel_keys.remove(client_key_.pid);
@@ -97,6 +98,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   awaitable<void> clientPump();
   awaitable<void> backendPump();
   void closeClient();
+  // Idle: outside a transaction with no answer pending, so closing loses nothing.
+  bool idle() const { return transaction_status_ == 'I' && copy_allowed_.empty() && !copy_in_; }
+  void closeIfIdle();
   void refuse(PgError error, bool extended);
   // The decision for one statement, refused outright while a failed audit log must refuse.
   std::shared_ptr<const policy::CachedDecision> decideAudited(std::string_view sql);
@@ -169,6 +173,16 @@ awaitable<void> ClientSession::sendFatal(const PgError& error) {
   std::string out;
   protocol::appendErrorResponse(out, fatal);
   co_await writeAll(socket_, out);
+}
+
+void ClientSession::closeIfIdle() {
+  if (!idle() || fatal_) return;
+  // The backend pump delivers fatal_ to the client once the backend side is closed.
+  fatal_ = protocol::makeFatal(sqlstate::kAdminShutdown,
+                               "terminating connection due to administrator command",
+                               "tenantwall is shutting down; reconnect");
+  boost::system::error_code ignored;
+  backend_->socket.close(ignored);
 }
 
 void ClientSession::closeClient() {
@@ -318,9 +332,15 @@ awaitable<void> ClientSession::run() {
   protocol::appendReadyForQuery(out, 'I');
   if (!co_await writeAll(socket_, out)) co_return;
 
+  state_->drain.add(id_, [weak = weak_from_this(), executor = socket_.get_executor()] {
+    asio::post(executor, [weak] {
+      if (auto self = weak.lock()) self->closeIfIdle();
+    });
+  });
   asio::co_spawn(
       socket_.get_executor(), [self = shared_from_this()]() { return self->backendPump(); },
       asio::detached);
+  if (state_->drain.draining()) closeIfIdle();  // the drain began while we were starting
   co_await clientPump();
 }
 
@@ -704,6 +724,12 @@ awaitable<void> ClientSession::backendPump() {
     }
     backend.consume(pos);
     if (!out.empty() && !co_await writeAll(socket_, out)) break;
+    if (state_->drain.draining() && idle() && !fatal_) {
+      co_await sendFatal(protocol::makeFatal(sqlstate::kAdminShutdown,
+                                             "terminating connection due to administrator command",
+                                             "tenantwall is shutting down; reconnect"));
+      break;
+    }
     if (broken) {
       co_await sendFatal(protocol::makeFatal(sqlstate::kProtocolViolation,
                                              "unexpected message from the database"));
@@ -725,6 +751,22 @@ awaitable<void> ClientSession::backendPump() {
 }
 
 }  // namespace
+
+void DrainRegistry::add(std::uint64_t session, std::function<void()> poke) {
+  std::lock_guard lock(mutex_);
+  sessions_.emplace(session, std::move(poke));
+}
+
+void DrainRegistry::remove(std::uint64_t session) {
+  std::lock_guard lock(mutex_);
+  sessions_.erase(session);
+}
+
+void DrainRegistry::drainAll() {
+  draining_.store(true);
+  std::lock_guard lock(mutex_);
+  for (auto& [id, poke] : sessions_) poke();
+}
 
 awaitable<void> runClientSession(tcp::socket socket, std::shared_ptr<ServerState> state) {
   boost::system::error_code ec;

@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "policy/decision_cache.h"
 #include "proxy/asio.h"
@@ -15,6 +18,21 @@
 #include "proxy/policy_store.h"
 
 namespace tenantwall::proxy {
+
+// Graceful drain (SIGTERM): every live session registers a callback that closes it once it is
+// idle; sessions inside a transaction finish it first.
+class DrainRegistry {
+ public:
+  void add(std::uint64_t session, std::function<void()> poke);
+  void remove(std::uint64_t session);
+  void drainAll();  // from now on draining() is true, and every session is poked once
+  bool draining() const { return draining_.load(); }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::uint64_t, std::function<void()>> sessions_;
+  std::atomic<bool> draining_{false};
+};
 
 // State shared by all sessions of one server; read-only except for the counters and the
 // atomically swapped policy.
@@ -28,6 +46,7 @@ struct ServerState {
   Metrics metrics;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_session_id{1};
+  DrainRegistry drain;
 };
 
 awaitable<void> runClientSession(tcp::socket socket, std::shared_ptr<ServerState> state);

@@ -51,6 +51,10 @@ const Setting kSettings[] = {
      [](Config& c, const YAML::Node& n) {
        c.policy_poll_ms = number<std::uint32_t>(n, 0, 3600000);
      }},
+    {"", "drain_timeout_ms",
+     [](Config& c, const YAML::Node& n) {
+       c.drain_timeout_ms = number<std::uint32_t>(n, 0, 3600000);
+     }},
     {"", "io_threads",
      [](Config& c, const YAML::Node& n) { c.io_threads = number<unsigned>(n, 1, 256); }},
     {"limits", "max_message_bytes",

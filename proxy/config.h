@@ -48,6 +48,7 @@ struct Config {
   std::size_t max_message_bytes = 16 * 1024 * 1024;
   std::size_t max_connections = 1000;
   unsigned io_threads = 1;
+  std::uint32_t drain_timeout_ms = 30000;  // SIGTERM: how long transactions may finish
   AuditConfig audit;
   AdminConfig admin;
 };

@@ -116,6 +116,23 @@ int runServer(const Config& config) {
                         [&state] { reloadPolicy(*state, "file changed"); });
   if (config.policy_poll_ms > 0) watcher.start();
 
+  // Graceful drain: idle sessions close at once, sessions in a transaction may finish it,
+  // until drain_timeout_ms; then the process stops.
+  asio::steady_timer drain_timer(io);
+  std::chrono::steady_clock::time_point drain_deadline;
+  std::function<void()> waitForDrain = [&] {
+    if (state->connections.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      logLine(LogLevel::kInfo,
+              "stopping: " + std::to_string(state->connections.load()) + " sessions still open");
+      if (admin) admin->stop();
+      io.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(50));
+    drain_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) waitForDrain();
+    });
+  };
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signo) {
@@ -125,12 +142,22 @@ int runServer(const Config& config) {
           signals.async_wait(on_signal);
           return;
         }
-        logLine(LogLevel::kInfo, "stopping on signal " + std::to_string(signo));
         boost::system::error_code ignored;
         acceptor.close(ignored);
-        if (admin) admin->stop();
         watcher.stop();
-        io.stop();
+        if (state->drain.draining()) {  // a second signal: stop now
+          logLine(LogLevel::kInfo, "stopping now on a second signal");
+          if (admin) admin->stop();
+          io.stop();
+          return;
+        }
+        logLine(LogLevel::kInfo, "draining on signal " + std::to_string(signo) + ": " +
+                                     std::to_string(state->connections.load()) + " sessions");
+        state->drain.drainAll();
+        drain_deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(config.drain_timeout_ms);
+        waitForDrain();
+        signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);
 
