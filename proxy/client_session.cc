@@ -332,14 +332,16 @@ awaitable<void> ClientSession::run() {
   protocol::appendReadyForQuery(out, 'I');
   if (!co_await writeAll(socket_, out)) co_return;
 
-  state_->drain.add(id_, [weak = weak_from_this(), executor = socket_.get_executor()] {
+  // The session's strand (the coroutine's executor, not the socket's, which is the io_context's):
+  // both pumps and drain requests run on it, so session state is never touched concurrently.
+  const auto strand = co_await asio::this_coro::executor;
+  state_->drain.add(id_, [weak = weak_from_this(), executor = strand] {
     asio::post(executor, [weak] {
       if (auto self = weak.lock()) self->closeIfIdle();
     });
   });
   asio::co_spawn(
-      socket_.get_executor(), [self = shared_from_this()]() { return self->backendPump(); },
-      asio::detached);
+      strand, [self = shared_from_this()]() { return self->backendPump(); }, asio::detached);
   if (state_->drain.draining()) closeIfIdle();  // the drain began while we were starting
   co_await clientPump();
 }
