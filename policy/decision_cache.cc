@@ -28,7 +28,9 @@ std::string decisionCacheKey(const Principal& principal, std::string_view sql,
   field(key, std::to_string(principal.attributes.size()));
   for (const auto& [name, value] : principal.attributes) {
     field(key, name);
-    field(key, value);
+    field(key, value.list ? "list" : "scalar");
+    field(key, std::to_string(value.values.size()));
+    for (const auto& v : value.values) field(key, v);
   }
   field(key, sql);
   return key;

@@ -250,4 +250,31 @@ Decision decide(const Principal& principal, std::string_view sql, const Policy& 
   return allowed;
 }
 
+std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int32_t>& type_oids) {
+  // pg_type oids of the reg* types and their arrays (PostgreSQL 15, src/include/catalog).
+  static constexpr std::int32_t kObjectNameTypes[] = {
+      24,   1008,  // regproc
+      2202, 2207,  // regprocedure
+      2203, 2208,  // regoper
+      2204, 2209,  // regoperator
+      2205, 2210,  // regclass
+      2206, 2211,  // regtype
+      3734, 3735,  // regconfig
+      3769, 3770,  // regdictionary
+      4089, 4090,  // regnamespace
+      4096, 4097,  // regrole
+      4191, 4192,  // regcollation
+  };
+  for (const std::int32_t oid : type_oids) {
+    if (std::ranges::find(kObjectNameTypes, oid) != std::end(kObjectNameTypes)) {
+      return protocol::makeError(
+          protocol::sqlstate::kInsufficientPrivilege,
+          "parameters of object-identifier types (regclass, regproc, ...) are not allowed by the "
+          "tenantwall policy",
+          "send the parameter as text and compare names, or leave its type unspecified");
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace tenantwall::policy

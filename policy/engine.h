@@ -2,6 +2,7 @@
 // only see the principal's slice with masks applied. Pure: no I/O, no global mutable state.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <optional>
 #include <string>
@@ -48,5 +49,10 @@ using Decision = std::expected<Allowed, protocol::PgError>;
 // Analyses every statement of sql (a simple-query string, possibly several statements);
 // one refused statement refuses the whole string.
 Decision decide(const Principal& principal, std::string_view sql, const Policy& policy);
+
+// Checks the parameter type oids of an extended-protocol Parse. The object-identifier types
+// (regclass, regproc, regrole, ...) resolve names server-side, outside the analysed SQL, so a
+// parameter of such a type could tell a hidden relation from a missing one: refused (42501).
+std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int32_t>& type_oids);
 
 }  // namespace tenantwall::policy

@@ -2,6 +2,8 @@
 // Formats: PostgreSQL documentation 55.7 "Message Formats".
 #include "protocol/messages.h"
 
+#include <limits>
+
 #include "protocol/sqlstate.h"
 
 namespace tenantwall::protocol {
@@ -246,6 +248,22 @@ std::expected<std::vector<std::optional<std::string>>, PgError> parseDataRow(
 
 std::expected<std::string_view, PgError> parseCommandComplete(std::string_view body) {
   return singleCString(body, "CommandComplete");
+}
+
+std::size_t frontendBodyLimit(char tag) {
+  switch (tag) {
+    case ftag::kSync:
+    case ftag::kFlush:
+    case ftag::kDescribe:
+    case ftag::kExecute:
+    case ftag::kClose:
+    case ftag::kCopyDone:
+    case ftag::kCopyFail:
+    case ftag::kTerminate:
+      return 10000 - 4;
+    default:
+      return std::numeric_limits<std::size_t>::max();
+  }
 }
 
 std::string errorField(const std::vector<ErrorField>& fields, char code) {

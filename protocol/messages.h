@@ -76,9 +76,13 @@ std::expected<std::pair<std::int32_t, std::int32_t>, PgError> parseBackendKeyDat
 std::expected<char, PgError> parseReadyForQuery(std::string_view body);
 std::expected<std::vector<ErrorField>, PgError> parseErrorFields(std::string_view body);
 std::expected<std::vector<FieldDescription>, PgError> parseRowDescription(std::string_view body);
-std::expected<std::vector<std::optional<std::string>>, PgError> parseDataRow(
-    std::string_view body);
+std::expected<std::vector<std::optional<std::string>>, PgError> parseDataRow(std::string_view body);
 std::expected<std::string_view, PgError> parseCommandComplete(std::string_view body);
+
+// The largest body PostgreSQL accepts for a frontend message of this tag once started: 10,000
+// bytes with the length word for Sync, Flush, Describe, Execute, Close, CopyDone, CopyFail and
+// Terminate (PQ_SMALL_MESSAGE_LIMIT); no limit of its own for the others.
+std::size_t frontendBodyLimit(char tag);
 
 // Returns the value of the field with this code, or an empty string.
 std::string errorField(const std::vector<ErrorField>& fields, char code);

@@ -101,7 +101,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Idle: outside a transaction with no answer pending, so closing loses nothing.
   bool idle() const { return transaction_status_ == 'I' && copy_allowed_.empty() && !copy_in_; }
   void closeIfIdle();
-  void refuse(PgError error, bool extended);
+  void refuse(PgError error, bool extended, std::string_view marker_statement = "tw_refusal");
   // The decision for one statement, refused outright while a failed audit log must refuse.
   std::shared_ptr<const policy::CachedDecision> decideAudited(std::string_view sql);
   policy::AuditEvent auditEvent(std::string kind, std::string decision) const;
@@ -370,6 +370,12 @@ awaitable<void> ClientSession::clientPump() {
       fatal_ = protocol::makeFatal(sqlstate::kProtocolViolation, what);
       break;
     }
+    // PostgreSQL reads most control messages with a 10,000-byte limit and drops the connection
+    // above it; the client hears why here instead of seeing the database vanish.
+    if (read.frame.body.size() > protocol::frontendBodyLimit(tag_byte)) {
+      fatal_ = protocol::makeFatal(sqlstate::kProtocolViolation, "invalid message length");
+      break;
+    }
     // Like PostgreSQL after an error in an extended-protocol batch: skip to Sync.
     if (discarding_ && tag_byte != protocol::ftag::kSync) continue;
     current_frame_.assign(1, tag_byte);
@@ -390,13 +396,15 @@ awaitable<void> ClientSession::clientPump() {
   if (fatal_) backend_->socket.close(ignored);
 }
 
-void ClientSession::refuse(PgError error, bool extended) {
+void ClientSession::refuse(PgError error, bool extended, std::string_view marker_statement) {
   logLine(LogLevel::kInfo, tag() + ": refused " + error.sqlstate + ": " + error.message);
   state_->metrics.refused(error.sqlstate);
   const std::string marker = refusals_.record(std::move(error));
   if (extended) {
-    // A named target, so the client's unnamed statement survives as it would in PostgreSQL.
-    protocol::appendParse(to_backend_, "tw_refusal", marker, {});
+    // A named target, so the client's unnamed statement survives as it would in PostgreSQL,
+    // unless the refused message was itself a Parse of the unnamed statement, which
+    // PostgreSQL drops before it parses.
+    protocol::appendParse(to_backend_, marker_statement, marker, {});
     discarding_ = true;
   } else {
     protocol::appendQuery(to_backend_, marker);
@@ -501,25 +509,32 @@ Handled ClientSession::onQuery(std::string_view body) {
 Handled ClientSession::onParse(std::string_view body) {
   auto parse = protocol::parseParse(body);
   if (!parse) return std::unexpected(parse.error());
+  const bool unnamed = parse->statement.empty();
+  auto refuseParse = [&](PgError error) {
+    if (unnamed) statements_.erase(std::string());
+    refuse(std::move(error), true, unnamed ? "" : "tw_refusal");
+  };
+  if (auto wrong_types = policy::checkParameterTypes(parse->param_types)) {
+    refuseParse(std::move(*wrong_types));
+    return {};
+  }
   const auto cached = decideAudited(parse->query);
   const policy::Decision& decision = cached->decision;
   if (!decision) {
-    refuse(decision.error(), true);
+    refuseParse(decision.error());
     return {};
   }
   for (const auto& kind : decision->statement_kinds) {
     if (kind == "COPY") {
-      refuse(protocol::makeError(sqlstate::kFeatureNotSupported,
-                                 "COPY is supported through the simple query protocol only",
-                                 "send COPY as a simple query (psql's \\copy does)"),
-             true);
+      refuseParse(protocol::makeError(sqlstate::kFeatureNotSupported,
+                                      "COPY is supported through the simple query protocol only",
+                                      "send COPY as a simple query (psql's \\copy does)"));
       return {};
     }
   }
   if (decision->statement_kinds.size() > 1) {
-    refuse(protocol::makeError(sqlstate::kSyntaxError,
-                               "cannot insert multiple commands into a prepared statement"),
-           true);
+    refuseParse(protocol::makeError(sqlstate::kSyntaxError,
+                                    "cannot insert multiple commands into a prepared statement"));
     return {};
   }
   statements_.emplace(parse->statement);

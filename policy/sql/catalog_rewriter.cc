@@ -214,11 +214,22 @@ constexpr std::pair<std::string_view, std::string_view> kGuards[] = {
      "tenantwall_arg0 IN (SELECT tw_u.relowner FROM pg_catalog.pg_class tw_u WHERE tw_u.oid IN "
      "({REL}))"},
     {"pg_get_serial_sequence", "pg_catalog.to_regclass(tenantwall_arg0) IN ({REL})"},
+    {"to_regclass",
+     "pg_catalog.to_regclass(tenantwall_arg0) IN ({REL}) OR "
+     "pg_catalog.to_regclass(tenantwall_arg0)::pg_catalog.oid OPERATOR(pg_catalog.<) 16384"},
     {"pg_get_triggerdef", "false"},
     {"pg_get_statisticsobjdef_columns", "false"},
     {"pg_get_viewdef", "false"},
     {"pg_get_ruledef", "false"},
 };
+
+// value::regclass for any value but a visible relation's name: the value is read as an oid, so
+// a text value naming a relation fails alike for hidden and missing relations, and an oid
+// prints a name only for a relation the catalogs show (or a system catalog).
+constexpr std::string_view kRegclassGuard =
+    "SELECT CASE WHEN (tenantwall_arg0)::pg_catalog.oid IN ({REL}) OR "
+    "(tenantwall_arg0)::pg_catalog.oid OPERATOR(pg_catalog.<) 16384 THEN "
+    "(tenantwall_arg0)::pg_catalog.oid::pg_catalog.regclass END";
 
 std::string expandMacros(std::string text) {
   for (bool changed = true; changed;) {
@@ -268,6 +279,7 @@ const pg_query::Node* parsedTemplate(const std::string& sql) {
     }
     for (const auto& [name, condition] : kGuards)
       add("SELECT CASE WHEN " + std::string(condition) + " THEN tenantwall_call END");
+    add(std::string(kRegclassGuard));
     return built;
   }();
   const auto it = templates.find(sql);
@@ -329,11 +341,17 @@ PolicyLists policyLists(const Policy& policy) {
   return lists;
 }
 
+// What a guard template wraps: the whole expression (tenantwall_call) and its arguments
+// (tenantwall_arg0, tenantwall_arg1): a function call's, or a cast's one value.
+struct Guarded {
+  const pg_query::Node* whole = nullptr;
+  const NodeList* args = nullptr;
+};
+
 // Puts the policy's lists and a call's arguments in place of the placeholders.
 class Substitute final : public Visitor {
  public:
-  Substitute(const PolicyLists& lists, const pg_query::FuncCall* call)
-      : lists_(lists), call_(call) {}
+  Substitute(const PolicyLists& lists, Guarded call) : lists_(lists), call_(call) {}
 
   bool knows(std::string_view) const override { return true; }  // trusted template
 
@@ -346,18 +364,18 @@ class Substitute final : public Visitor {
       }
     }
     const std::string name = placeholder(*wrapper);
-    if (name.empty() || call_ == nullptr) return Next::kChildren;
+    if (name.empty() || call_.whole == nullptr) return Next::kChildren;
     if (name == "tenantwall_call") {
-      *wrapper->mutable_func_call() = *call_;
+      *wrapper = *call_.whole;
       return Next::kDone;
     }
     const int index = name == "tenantwall_arg0" ? 0 : name == "tenantwall_arg1" ? 1 : -1;
     if (index < 0) return Next::kChildren;
-    if (index >= call_->args_size()) {
+    if (index >= call_.args->size()) {
       missing_ = true;
       return Next::kDone;
     }
-    *wrapper = call_->args(index);
+    *wrapper = (*call_.args)[index];
     return Next::kDone;
   }
 
@@ -380,7 +398,7 @@ class Substitute final : public Visitor {
   }
 
   const PolicyLists& lists_;
-  const pg_query::FuncCall* call_;
+  Guarded call_;
   bool missing_ = false;
 };
 
@@ -390,8 +408,7 @@ PgError catalogUnavailable(std::string_view what) {
 }
 
 std::expected<pg_query::Node, PgError> instantiate(const std::string& text, const Policy& policy,
-                                                   const pg_query::FuncCall* call,
-                                                   std::string_view what) {
+                                                   Guarded call, std::string_view what) {
   const pg_query::Node* parsed = parsedTemplate(text);
   if (parsed == nullptr) return std::unexpected(catalogUnavailable(what));
   pg_query::Node node = *parsed;
@@ -451,7 +468,7 @@ std::expected<pg_query::Node, PgError> catalogFence(const CatalogRelation& catal
     select->set_limit_option(pg_query::LIMIT_OPTION_COUNT);
     select->set_op(pg_query::SETOP_NONE);
   } else {
-    auto subquery = instantiate(fenceText(catalog), policy, nullptr, catalog.name);
+    auto subquery = instantiate(fenceText(catalog), policy, Guarded{}, catalog.name);
     if (!subquery) return std::unexpected(subquery.error());
     *range->mutable_subquery() = std::move(*subquery);
   }
@@ -474,7 +491,7 @@ std::optional<std::expected<pg_query::Node, PgError>> guardCatalogCall(const pg_
   if (guard == std::end(kGuards)) return std::nullopt;
   auto node =
       instantiate("SELECT CASE WHEN " + std::string(guard->second) + " THEN tenantwall_call END",
-                  policy, &call.func_call(), guard->first);
+                  policy, Guarded{&call, &call.func_call().args()}, guard->first);
   if (!node) return std::unexpected(node.error());
   // The template is a SELECT; the guard is its one select-list expression.
   return node->select_stmt().target_list(0).res_target().val();
@@ -487,6 +504,83 @@ bool isGuardedCatalogCall(const pg_query::FuncCall& call) {
   return std::ranges::find(kGuards, std::string_view(names->back()),
                            &std::pair<std::string_view, std::string_view>::first) !=
          std::end(kGuards);
+}
+
+namespace {
+
+// Splits a relation name the way regclass input does: dot-separated identifiers, double quotes
+// keep case and dots ("" is a quote), unquoted names fold to lower case. nullopt: malformed.
+std::optional<std::vector<std::string>> relationNameParts(std::string_view text) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  for (;;) {
+    std::string part;
+    if (i < text.size() && text[i] == '"') {
+      for (++i;; ++i) {
+        if (i >= text.size()) return std::nullopt;
+        if (text[i] == '"') {
+          if (i + 1 < text.size() && text[i + 1] == '"') {
+            part += '"';
+            ++i;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        part += text[i];
+      }
+    } else {
+      while (i < text.size() && text[i] != '.') {
+        const char c = text[i++];
+        part += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      }
+      while (!part.empty() && part.back() == ' ') part.pop_back();
+      while (!part.empty() && part.front() == ' ') part.erase(part.begin());
+    }
+    if (part.empty()) return std::nullopt;
+    parts.push_back(std::move(part));
+    if (i >= text.size()) return parts;
+    if (text[i] != '.') return std::nullopt;
+    ++i;
+  }
+}
+
+bool isPolicyRelation(const Policy& policy, std::string_view schema, std::string_view name) {
+  return policy.findProtected(schema, name) != nullptr || policy.isReference(schema, name);
+}
+
+}  // namespace
+
+RegclassLiteral classifyRegclassLiteral(std::string_view text, const Policy& policy,
+                                        std::string_view default_schema) {
+  const bool numeric =
+      !text.empty() && std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; });
+  if (numeric) return RegclassLiteral::kNumeric;
+  const auto parts = relationNameParts(text);
+  if (!parts) return RegclassLiteral::kHidden;
+  if (parts->size() == 1) {
+    // Unqualified: PostgreSQL looks in pg_catalog first, then the pinned schema.
+    if (findCatalogRelation("", parts->front()) != nullptr) return RegclassLiteral::kVisible;
+    return isPolicyRelation(policy, default_schema, parts->front()) ? RegclassLiteral::kVisible
+                                                                    : RegclassLiteral::kHidden;
+  }
+  if (parts->size() == 2) {
+    if (isCatalogSchema((*parts)[0])) return RegclassLiteral::kVisible;
+    return isPolicyRelation(policy, (*parts)[0], (*parts)[1]) ? RegclassLiteral::kVisible
+                                                              : RegclassLiteral::kHidden;
+  }
+  return RegclassLiteral::kHidden;
+}
+
+std::expected<pg_query::Node, PgError> guardRegclassCast(const pg_query::Node& cast,
+                                                         const Policy& policy) {
+  if (!cast.has_type_cast() || !cast.type_cast().has_arg())
+    return std::unexpected(catalogUnavailable("regclass"));
+  NodeList args;
+  *args.Add() = cast.type_cast().arg();
+  auto node = instantiate(std::string(kRegclassGuard), policy, Guarded{&cast, &args}, "regclass");
+  if (!node) return std::unexpected(node.error());
+  return node->select_stmt().target_list(0).res_target().val();
 }
 
 }  // namespace tenantwall::policy::sql

@@ -46,4 +46,16 @@ std::optional<std::expected<pg_query::Node, protocol::PgError>> guardCatalogCall
 // Whether call is one guardCatalogCall wraps (its output column keeps the function's name).
 bool isGuardedCatalogCall(const pg_query::FuncCall& call);
 
+// A string literal cast to regclass names a relation: one the catalogs show (kept), a number
+// (an oid: guarded like any other value), or anything else, which is answered exactly as for a
+// relation that does not exist, so hidden relations cannot be told from missing ones.
+enum class RegclassLiteral { kVisible, kNumeric, kHidden };
+RegclassLiteral classifyRegclassLiteral(std::string_view text, const Policy& policy,
+                                        std::string_view default_schema);
+
+// value::regclass for a value that is not a visible literal: CASE WHEN value::oid is a relation
+// the catalogs show (or a system catalog) THEN value::oid::regclass END.
+std::expected<pg_query::Node, protocol::PgError> guardRegclassCast(const pg_query::Node& cast,
+                                                                   const Policy& policy);
+
 }  // namespace tenantwall::policy::sql

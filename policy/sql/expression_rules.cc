@@ -71,8 +71,47 @@ bool isCurrentSchemaCall(const pg_query::FuncCall& call) {
   return in_catalog && names->back() == "current_schema" && call.args_size() == 0;
 }
 
+bool castsToRegclass(const pg_query::TypeCast& cast) {
+  const auto names = stringNames(cast.type_name().names());
+  if (!names || names->empty() || names->size() > 2) return false;
+  if (names->size() == 2 && (*names)[0] != kCatalog) return false;
+  return names->back() == "regclass";
+}
+
+// The column name PostgreSQL gives a chain of casts that holds a regclass cast (which becomes a
+// guarded CASE): the innermost value's name when it has a strong one, else the outermost type.
+std::optional<std::string> regclassCastColumnName(const pg_query::Node& value) {
+  bool regclass = false;
+  std::string outer_type;
+  const pg_query::Node* node = &value;
+  while (node->has_type_cast() || node->has_collate_clause()) {
+    if (node->has_collate_clause()) {
+      node = &node->collate_clause().arg();
+      continue;
+    }
+    const auto& cast = node->type_cast();
+    regclass = regclass || castsToRegclass(cast);
+    if (outer_type.empty()) {
+      if (const auto names = stringNames(cast.type_name().names()); names && !names->empty())
+        outer_type = names->back();
+    }
+    node = &cast.arg();
+  }
+  if (!regclass) return std::nullopt;
+  if (node->has_column_ref()) {
+    const auto& fields = node->column_ref().fields();
+    if (!fields.empty() && fields.rbegin()->has_string()) return fields.rbegin()->string().sval();
+  }
+  if (node->has_func_call()) {
+    if (const auto names = stringNames(node->func_call().funcname()); names && !names->empty())
+      return names->back();
+  }
+  return outer_type;
+}
+
 // The output column name PostgreSQL derives for a value that the rewriter replaces.
 std::optional<std::string> identityColumnName(const pg_query::Node& value) {
+  if (auto name = regclassCastColumnName(value)) return name;
   if (value.has_func_call() && isCurrentSchemaCall(value.func_call())) return "current_schema";
   if (value.has_func_call() && isGuardedCatalogCall(value.func_call())) {
     const auto names = stringNames(value.func_call().funcname());
@@ -209,6 +248,35 @@ Visit StatementRewriter::onTypeName(Message& node, pg_query::Node*, Walker&) {
   if (auto s = qualifyType(static_cast<pg_query::TypeName&>(node)); !s)
     return std::unexpected(s.error());
   return Next::kChildren;
+}
+
+// value::regclass resolves relation names and prints them: a literal must name a relation the
+// catalogs show (anything else reads as a relation that does not exist), and any other value
+// is guarded so it prints names only of those relations.
+Visit StatementRewriter::onTypeCast(Message& node, pg_query::Node* wrapper, Walker& walker) {
+  auto& cast = static_cast<pg_query::TypeCast&>(node);
+  if (!cast.has_type_name() || !castsToRegclass(cast)) return Next::kChildren;
+  if (cast.type_name().array_bounds_size() > 0)
+    return std::unexpected(refused("casts to regclass[] are not allowed by the tenantwall policy",
+                                   "cast each relation name on its own"));
+  if (cast.arg().has_a_const() && cast.arg().a_const().has_sval()) {
+    const std::string& text = cast.arg().a_const().sval().sval();
+    switch (classifyRegclassLiteral(text, policy_, kDefaultSchema)) {
+      case RegclassLiteral::kVisible:
+        return Next::kChildren;
+      case RegclassLiteral::kHidden:
+        return std::unexpected(protocol::makeError(protocol::sqlstate::kUndefinedTable,
+                                                   "relation \"" + text + "\" does not exist"));
+      case RegclassLiteral::kNumeric:
+        break;
+    }
+  }
+  if (wrapper == nullptr) return std::unexpected(unsupportedNode("TypeCast"));
+  if (auto s = walker.walkFields(cast); !s) return std::unexpected(s.error());
+  auto guarded = guardRegclassCast(*wrapper, policy_);
+  if (!guarded) return std::unexpected(guarded.error());
+  *wrapper = std::move(*guarded);
+  return Next::kDone;
 }
 
 Visit StatementRewriter::onSqlValueFunction(Message& node, pg_query::Node* wrapper, Walker&) {

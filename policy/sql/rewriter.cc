@@ -75,7 +75,7 @@ constexpr KindRule kKinds[] = {
     {"BitString", nullptr},
     {"List", nullptr},
     {"ParamRef", nullptr},
-    {"TypeCast", nullptr},
+    {"TypeCast", &StatementRewriter::onTypeCast},
     {"CollateClause", nullptr},
     {"BoolExpr", nullptr},
     {"NullTest", nullptr},

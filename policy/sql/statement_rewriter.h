@@ -55,6 +55,7 @@ class StatementRewriter final : public Visitor {
   Visit onSubLink(google::protobuf::Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onSortBy(google::protobuf::Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onTypeName(google::protobuf::Message& node, pg_query::Node* wrapper, Walker& walker);
+  Visit onTypeCast(google::protobuf::Message& node, pg_query::Node* wrapper, Walker& walker);
   Visit onSqlValueFunction(google::protobuf::Message& node, pg_query::Node* wrapper,
                            Walker& walker);
   Visit onColumnRef(google::protobuf::Message& node, pg_query::Node* wrapper, Walker& walker);

@@ -346,3 +346,18 @@ TEST(MessagesRobustness, RandomBytesMustNotCrash) {
 
 }  // namespace
 }  // namespace tenantwall::protocol
+
+namespace tenantwall::protocol {
+namespace {
+
+TEST(FrontendBodyLimit, ControlMessagesHavePostgresSmallLimit) {
+  for (char tag : {ftag::kSync, ftag::kFlush, ftag::kDescribe, ftag::kExecute, ftag::kClose,
+                   ftag::kCopyDone, ftag::kCopyFail, ftag::kTerminate}) {
+    EXPECT_EQ(frontendBodyLimit(tag), 9996u) << tag;
+  }
+  for (char tag : {ftag::kQuery, ftag::kParse, ftag::kBind, ftag::kCopyData, ftag::kFunctionCall})
+    EXPECT_GT(frontendBodyLimit(tag), 1u << 30) << tag;
+}
+
+}  // namespace
+}  // namespace tenantwall::protocol
