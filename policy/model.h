@@ -22,6 +22,9 @@ std::string_view maskKindName(MaskKind kind);
 struct ColumnRule {
   std::string name;
   std::optional<MaskKind> mask;
+  // Every `=` operator on the column's type is leakproof (read from the live database after
+  // loading; false until then), so `column = constant` may be copied into the fence.
+  bool leakproof_equality = false;
 };
 
 struct ProtectedTable {

@@ -109,6 +109,10 @@ void Metrics::policyLoaded(std::uint64_t version) {
   policy_status_ = {std::chrono::system_clock::now(), {}};
 }
 
+void Metrics::policyVersion(std::uint64_t version) {
+  policy_version_.Set(static_cast<double>(version));
+}
+
 void Metrics::policyReloaded(bool ok, std::uint64_t version, std::string error) {
   (ok ? reload_ok_ : reload_fail_).Increment();
   policy_version_.Set(static_cast<double>(version));

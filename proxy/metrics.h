@@ -51,6 +51,7 @@ class Metrics {
   void backendClosed();
   void backendConnectFailed();
   // The policy loaded at start-up (no reload counted).
+  void policyVersion(std::uint64_t version);  // same policy, newly annotated
   void policyLoaded(std::uint64_t version);
   // A reload attempt; on failure the version is the running one.
   void policyReloaded(bool ok, std::uint64_t version, std::string error);

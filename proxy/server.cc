@@ -14,6 +14,7 @@
 #include "proxy/admin_server.h"
 #include "proxy/asio.h"
 #include "proxy/client_session.h"
+#include "proxy/column_facts_reader.h"
 #include "proxy/log.h"
 #include "proxy/policy_watcher.h"
 
@@ -45,6 +46,45 @@ awaitable<void> acceptLoop(tcp::acceptor& acceptor, std::shared_ptr<ServerState>
       continue;
     }
     asio::co_spawn(strand, runClientSession(std::move(socket), state), asio::detached);
+  }
+}
+
+// Reads which columns' equality is leakproof (what may be pushed into a fence), at start and
+// then every minute so a schema change is seen without a restart; a failure keeps what was
+// known (at first nothing: no pushdown, correct answers, slower point queries).
+awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  bool failing = false;
+  for (;;) {
+    auto facts = co_await readColumnFacts(state->config.backend);
+    if (facts) {
+      const std::size_t count = facts->leakproof_equality.size();
+      if (state->policies.applyColumnFacts(std::move(*facts))) {
+        const auto version = state->policies.current()->version;
+        const std::string what = "column facts read: " + std::to_string(count) +
+                                 " columns with leakproof equality; policy version " +
+                                 std::to_string(version);
+        logLine(LogLevel::kInfo, what);
+        state->metrics.policyVersion(version);
+        if (state->audit) {
+          policy::AuditEvent event;
+          event.kind = "policy";
+          event.decision = "ok";
+          event.policy_version = version;
+          event.reason = what;
+          state->audit->record(std::move(event));
+        }
+      }
+      failing = false;
+    } else if (!failing) {
+      logLine(LogLevel::kWarn, "cannot read column facts (no predicate pushdown until then): " +
+                                   facts.error());
+      failing = true;
+    }
+    timer.expires_after(failing ? std::chrono::seconds(5) : std::chrono::seconds(60));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (ec || state->drain.draining()) co_return;
   }
 }
 
@@ -162,6 +202,7 @@ int runServer(const Config& config) {
   signals.async_wait(on_signal);
 
   asio::co_spawn(io, acceptLoop(acceptor, state), asio::detached);
+  asio::co_spawn(io, refreshColumnFacts(state), asio::detached);
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();

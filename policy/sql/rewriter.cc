@@ -12,6 +12,7 @@
 #include "policy/sql/masks.h"
 #include "policy/sql/nodes.h"
 #include "policy/sql/parser.h"
+#include "policy/sql/pushdown.h"
 #include "policy/sql/statement_rewriter.h"
 #include "policy/sql/tenant_guard.h"
 #include "policy/sql/walker.h"
@@ -229,6 +230,7 @@ Visit StatementRewriter::onSelect(Message& node, pg_query::Node*, Walker& walker
     if (!walked) return std::unexpected(walked.error());
   }
   if (auto s = walker.walkFields(select, {"with_clause"}); !s) return std::unexpected(s.error());
+  pushDownEqualities(select, policy_);
   ctes_.resize(scope);
   guard_.leaveLevel(enclosing);
   return Next::kDone;

@@ -12,6 +12,7 @@
 //            tenant_index=1 appended=true tenant=acme
 //                                 (optional: Allowed::copy_in rendered as above, on one line, a
 //                                  tab as \t and no character as nothing; "none" when unset)
+//   leakproof: all                (optional: decide with every column's equality leakproof)
 //   define NAME: text             (outside a case: ${NAME} in any later expect: is replaced by
 //                                  text, so long fenced subqueries are written, and read, once)
 #include <gtest/gtest.h>
@@ -44,6 +45,7 @@ struct RewriteCase {
   std::optional<std::string> kinds;
   std::optional<std::string> relations;
   std::optional<std::string> copy_in;
+  bool leakproof = false;  // "leakproof: all": every column's equality is known leakproof
   std::string load_error;  // set on a single placeholder case when the files cannot be read
 };
 
@@ -139,6 +141,8 @@ std::vector<RewriteCase> loadCases() {
         c.relations = trim(value);
       } else if (key == "copy-in") {
         c.copy_in = trim(value);
+      } else if (key == "leakproof" && trim(value) == "all") {
+        c.leakproof = true;
       } else {
         throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": unknown key " +
                                  key);
@@ -159,10 +163,17 @@ std::vector<RewriteCase> loadCasesOrError() {
   }
 }
 
-const Policy& testPolicy() {
+const Policy& testPolicy(bool leakproof = false) {
   static const std::shared_ptr<const Policy> policy =
       loadPolicyFile(std::string(TENANTWALL_TEST_DATA) + "/../../../conf/policy.yaml");
-  return *policy;
+  // As the proxy annotates it after reading pg_operator and pg_proc of a live database.
+  static const Policy annotated = [] {
+    Policy copy = *policy;
+    for (auto& [key, table] : copy.protected_tables)
+      for (auto& column : table.columns) column.leakproof_equality = true;
+    return copy;
+  }();
+  return leakproof ? annotated : *policy;
 }
 
 std::string joined(const std::vector<std::string>& items) {
@@ -201,7 +212,7 @@ TEST_P(RewriteCases, Decides) {
       << "case needs exactly one of expect / expect-error";
 
   Principal principal{.tenant = c.tenant, .user = "test", .role = "analyst"};
-  const Decision decision = decide(principal, c.sql, testPolicy());
+  const Decision decision = decide(principal, c.sql, testPolicy(c.leakproof));
 
   if (c.expect_error) {
     ASSERT_FALSE(decision.has_value()) << "expected an error, got: " << decision->sql;
@@ -232,7 +243,7 @@ TEST_P(RewriteCases, Decides) {
   // What we forward must be SQL that tenantwall itself accepts again: it parses, every name in
   // it is allowed, and re-fencing it changes nothing about what it may read.
   if (!decision->sql.empty()) {
-    const Decision again = decide(principal, decision->sql, testPolicy());
+    const Decision again = decide(principal, decision->sql, testPolicy(c.leakproof));
     EXPECT_TRUE(again.has_value())
         << "rewritten SQL refused on a second pass: " << again.error().message;
     if (again && c.relations) {
