@@ -36,38 +36,113 @@ std::string decisionCacheKey(const Principal& principal, std::string_view sql,
   return key;
 }
 
+template <typename V>
+std::shared_ptr<const V> DecisionCache::Lru<V>::find(const std::string& key) {
+  auto it = index.find(key);
+  if (it == index.end()) return nullptr;
+  order.splice(order.begin(), order, it->second);
+  return it->second->second;
+}
+
+template <typename V>
+void DecisionCache::Lru<V>::insert(std::string key, std::shared_ptr<const V> value,
+                                   std::size_t capacity) {
+  if (index.contains(key)) return;  // another thread decided the same meanwhile
+  order.emplace_front(std::move(key), std::move(value));
+  index.emplace(order.front().first, order.begin());
+  if (order.size() > capacity) {
+    index.erase(order.back().first);
+    order.pop_back();
+  }
+}
+
+namespace {
+
+// Only plain reads and writes share a rewrite across literals; session, cursor, COPY and
+// utility statements are always decided in full.
+bool shareable(const Allowed& allowed) {
+  if (allowed.copy_in || allowed.statement_kinds.size() != 1) return false;
+  const std::string& kind = allowed.statement_kinds.front();
+  return kind == "SELECT" || kind == "INSERT" || kind == "UPDATE" || kind == "DELETE";
+}
+
+}  // namespace
+
+std::shared_ptr<const CachedDecision> DecisionCache::fromShape(const Principal&, std::string_view,
+                                                               const Policy&,
+                                                               const LiteralShape& shape,
+                                                               const std::string& shape_key) {
+  std::shared_ptr<const ShapeEntry> entry;
+  {
+    std::lock_guard lock(mutex_);
+    entry = shapes_.find(shape_key);
+    if (!entry) return nullptr;
+    ++hits_;
+  }
+  auto made = std::make_shared<CachedDecision>();
+  Allowed allowed = entry->allowed;
+  allowed.sql = fillTemplate(entry->rewrite, shape.literals);
+  made->rewritten_sha256 = sha256Hex(allowed.sql);
+  made->redacted_sql = entry->redacted_sql;
+  made->decision = std::move(allowed);
+  return made;
+}
+
+void DecisionCache::learnShape(const Principal& principal, std::string_view sql,
+                               const Policy& policy, const LiteralShape& shape,
+                               std::string shape_key, const CachedDecision& made) {
+  if (!made.decision || !shareable(*made.decision)) return;
+  const auto probe = probeText(sql, shape);
+  if (!probe) return;
+  // A rule that looks at a literal's value refuses or rewrites the probe differently, so the
+  // probe's rewrite, filled with this statement's literals, must be exactly this rewrite.
+  const Decision probed = policy::decide(principal, *probe, policy);
+  if (!probed || probed->statement_kinds != made.decision->statement_kinds ||
+      probed->relations != made.decision->relations || probed->copy_in)
+    return;
+  auto rewrite = rewriteTemplate(probed->sql, shape);
+  if (!rewrite || fillTemplate(*rewrite, shape.literals) != made.decision->sql) return;
+  auto entry = std::make_shared<ShapeEntry>();
+  entry->rewrite = std::move(*rewrite);
+  entry->allowed = *made.decision;
+  entry->allowed.sql.clear();
+  entry->redacted_sql = made.redacted_sql;
+  std::lock_guard lock(mutex_);
+  shapes_.insert(std::move(shape_key), std::move(entry), capacity_);
+}
+
 std::shared_ptr<const CachedDecision> DecisionCache::decide(const Principal& principal,
                                                             std::string_view sql,
                                                             const Policy& policy) {
   std::string key = decisionCacheKey(principal, sql, policy);
   {
     std::lock_guard lock(mutex_);
-    if (auto it = index_.find(key); it != index_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second);
+    if (auto found = exact_.find(key)) {
       ++hits_;
-      return it->second->second;
+      return found;
     }
-    ++misses_;
+  }
+  const auto shape = literalShape(sql);
+  std::string shape_key;
+  if (shape) {
+    shape_key = decisionCacheKey(principal, shape->shape, policy);
+    if (auto shared = fromShape(principal, sql, policy, *shape, shape_key)) return shared;
   }
   auto made = std::make_shared<CachedDecision>();
   made->decision = policy::decide(principal, sql, policy);
   made->redacted_sql = sql::redactLiterals(sql);
   if (made->decision) made->rewritten_sha256 = sha256Hex(made->decision->sql);
+  if (shape) learnShape(principal, sql, policy, *shape, std::move(shape_key), *made);
   std::shared_ptr<const CachedDecision> decision = std::move(made);
   std::lock_guard lock(mutex_);
-  if (index_.contains(key)) return decision;  // another thread decided the same meanwhile
-  lru_.emplace_front(std::move(key), decision);
-  index_.emplace(lru_.front().first, lru_.begin());
-  if (lru_.size() > capacity_) {
-    index_.erase(lru_.back().first);
-    lru_.pop_back();
-  }
+  ++misses_;
+  exact_.insert(std::move(key), decision, capacity_);
   return decision;
 }
 
 std::size_t DecisionCache::size() const {
   std::lock_guard lock(mutex_);
-  return lru_.size();
+  return exact_.order.size();
 }
 
 std::uint64_t DecisionCache::hits() const {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "policy/engine.h"
+#include "policy/literal_shape.h"
 
 namespace tenantwall::policy {
 
@@ -33,16 +34,37 @@ class DecisionCache {
                                                const Policy& policy);
 
   std::size_t size() const;
-  std::uint64_t hits() const;
-  std::uint64_t misses() const;
+  std::uint64_t hits() const;    // exact text or shape
+  std::uint64_t misses() const;  // decided in full
 
  private:
-  using Entry = std::pair<std::string, std::shared_ptr<const CachedDecision>>;
+  // A rewrite shared by the statements of one shape (policy/literal_shape.h): made once from a
+  // probe, and only when the probe and the statement that created it are allowed and rewrite
+  // the same way with their own literals filled in.
+  struct ShapeEntry {
+    RewriteTemplate rewrite;
+    Allowed allowed;  // sql empty; filled per statement
+    std::string redacted_sql;
+  };
+  template <typename V>
+  struct Lru {
+    using Entry = std::pair<std::string, std::shared_ptr<const V>>;
+    std::list<Entry> order;  // most recent first
+    std::unordered_map<std::string_view, typename std::list<Entry>::iterator> index;
+    std::shared_ptr<const V> find(const std::string& key);
+    void insert(std::string key, std::shared_ptr<const V> value, std::size_t capacity);
+  };
+
+  std::shared_ptr<const CachedDecision> fromShape(const Principal& principal, std::string_view sql,
+                                                  const Policy& policy, const LiteralShape& shape,
+                                                  const std::string& shape_key);
+  void learnShape(const Principal& principal, std::string_view sql, const Policy& policy,
+                  const LiteralShape& shape, std::string shape_key, const CachedDecision& made);
 
   std::size_t capacity_;
   mutable std::mutex mutex_;
-  std::list<Entry> lru_;  // most recent first
-  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;
+  Lru<CachedDecision> exact_;
+  Lru<ShapeEntry> shapes_;
   std::uint64_t hits_ = 0;
   std::uint64_t misses_ = 0;
 };
