@@ -8,10 +8,12 @@
 #include <initializer_list>
 #include <utility>
 
+#include "policy/roles.h"
 #include "policy/sql/copy_rewriter.h"
 #include "policy/sql/parser.h"
 #include "policy/sql/rewriter.h"
 #include "policy/sql/session_statements.h"
+#include "policy/sql/shared_aggregate.h"
 #include "policy/sql/statement_refusals.h"
 #include "policy/sql/walker.h"
 #include "protocol/sqlstate.h"
@@ -40,6 +42,18 @@ void noteRelations(Context& context, std::vector<std::string> relations) {
 }
 
 std::expected<std::string, PgError> query(pg_query::Node& statement, Context& context) {
+  // Writes are checked where the rewriter meets them, data-modifying CTEs included.
+  if (statement.has_select_stmt()) {
+    if (auto refusal =
+            checkStatementKind(context.policy, context.principal, StatementKind::kSelect))
+      return std::unexpected(std::move(*refusal));
+  }
+  // A statement naming a shared dataset is decided by the k-anonymous aggregate rules alone.
+  if (auto shared = sql::rewriteSharedAggregate(statement, context.principal, context.policy)) {
+    if (!*shared) return std::unexpected(shared->error());
+    noteRelations(context, std::move(**shared));
+    return "SELECT";
+  }
   auto rewritten = sql::rewriteStatement(statement, context.principal, context.policy);
   if (!rewritten) return std::unexpected(rewritten.error());
   noteRelations(context, std::move(rewritten->relations));
@@ -155,6 +169,10 @@ std::expected<std::string, PgError> explain(pg_query::Node& statement, Context& 
 }
 
 std::expected<std::string, PgError> copy(pg_query::Node& statement, Context& context) {
+  const StatementKind kind =
+      statement.copy_stmt().is_from() ? StatementKind::kCopyFrom : StatementKind::kSelect;
+  if (auto refusal = checkStatementKind(context.policy, context.principal, kind))
+    return std::unexpected(std::move(*refusal));
   auto rewritten = sql::rewriteCopy(statement, context.principal, context.policy);
   if (!rewritten) return std::unexpected(rewritten.error());
   if (rewritten->copy_in) {
@@ -230,13 +248,22 @@ Decision decide(const Principal& principal, std::string_view sql, const Policy& 
         "ask an administrator to check the user's tenant in the policy"));
   }
 
+  // Everything below sees the policy as the principal's role does (policy/roles.h).
+  const Policy* view = policy.forRole(principal.role);
+  if (view == nullptr) {
+    return std::unexpected(protocol::makeError(
+        sqlstate::kInsufficientPrivilege,
+        "role '" + principal.role + "' is not defined in the tenantwall policy",
+        "ask an administrator to define the role, or to give the user a defined one"));
+  }
+
   auto tree = sql::parse(sql);
   if (!tree) return std::unexpected(tree.error());
 
   Allowed allowed;
   if (tree->stmts_size() == 0) return allowed;  // empty or comments only: EmptyQueryResponse
 
-  Context context{principal, policy, allowed, tree->stmts_size()};
+  Context context{principal, *view, allowed, tree->stmts_size()};
   for (auto& raw : *tree->mutable_stmts()) {
     if (!raw.has_stmt()) return std::unexpected(sql::unsupportedNode("RawStmt"));
     auto kind = dispatch(*raw.mutable_stmt(), context);

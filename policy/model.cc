@@ -59,6 +59,15 @@ const User* Policy::findUser(std::string_view name) const {
   return it == users.end() ? nullptr : &it->second;
 }
 
+const Role* Policy::findRole(std::string_view name) const {
+  auto it = roles.find(std::string(name));
+  return it == roles.end() ? nullptr : &it->second;
+}
+
+Principal principalOf(const User& user) {
+  return Principal{user.tenant, user.name, user.role, user.groups, user.attributes};
+}
+
 bool Policy::isTenant(std::string_view id) const {
   for (const auto& t : tenants) {
     if (t.id == id) return true;

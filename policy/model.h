@@ -4,11 +4,18 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "policy/certificate_map.h"
+#include "policy/jwt_keys.h"
+#include "policy/principal.h"
+#include "policy/roles.h"
+#include "policy/shared_dataset.h"
 
 namespace tenantwall::policy {
 
@@ -25,6 +32,10 @@ struct ColumnRule {
   // Every `=` operator on the column's type is leakproof (read from the live database after
   // loading; false until then), so `column = constant` may be copied into the fence.
   bool leakproof_equality = false;
+  // Per-role treatment in place of the default above (policy/roles.h); empty in role views.
+  std::map<std::string, RoleColumnAccess> role_access;
+  // In a role view: the role may write the column (it sees it plainly, or may write masked).
+  bool writable = true;
 };
 
 struct ProtectedTable {
@@ -32,6 +43,7 @@ struct ProtectedTable {
   std::string name;
   std::string tenant_column;
   std::vector<ColumnRule> columns;  // visible columns, in the order `*` shows them
+  std::vector<RowRule> rules;       // row rules (in a role view: only the role's)
 
   const ColumnRule* findColumn(std::string_view column) const;
 };
@@ -46,6 +58,34 @@ struct User {
   std::string tenant;
   std::string role;
   std::string scram_verifier;  // "SCRAM-SHA-256$..." (see `tenantwall passwd`)
+  std::vector<std::string> groups;              // for row rules (principal.groups)
+  std::map<std::string, Attribute> attributes;  // for row rules (principal.attributes.X)
+};
+
+// The principal a static user logs in as.
+Principal principalOf(const User& user);
+
+// One step of a token's group-to-role mapping: a token carrying `group` gets `role`.
+struct JwtRoleMapping {
+  std::string group;
+  std::string role;
+};
+
+// The policy's `jwt` section: which bearer tokens are accepted and how their claims become a
+// principal (policy/jwt.h). A client logs in as startup_user and sends the token as password.
+struct JwtConfig {
+  std::string startup_user = "jwt";
+  std::string jwks_file;                 // resolved against the policy file's directory
+  std::shared_ptr<const JwkSet> keys;    // read from jwks_file with the policy
+  std::string issuer;                    // iss must equal it
+  std::vector<std::string> audiences;    // aud must contain one of them
+  std::vector<JwtAlgorithm> algorithms;  // header alg must be one of them
+  std::int64_t leeway_seconds = 30;      // clock skew allowed on exp and nbf
+  std::string tenant_claim;
+  std::string user_claim = "sub";
+  std::string groups_claim;                             // empty: tokens carry no groups
+  std::map<std::string, std::string> attribute_claims;  // principal attribute -> claim
+  std::vector<JwtRoleMapping> roles;                    // first match wins; none: refused
 };
 
 struct Policy {
@@ -56,11 +96,24 @@ struct Policy {
   std::map<std::string, User> users;                       // by name
   std::map<std::string, ProtectedTable> protected_tables;  // by "schema.name"
   std::set<std::string> reference_tables;                  // "schema.name": read-only, shared
+  std::optional<JwtConfig> jwt;                            // absent: no bearer tokens
+  std::vector<CertificateMapping> certificates;           // client certificates -> users
+  std::map<std::string, SharedDataset> shared_datasets;    // by "schema.name" (issue 10)
+  std::string author;  // who wrote this version (`author:`), for reviewed policy changes
+  std::map<std::string, Role> roles;  // by name; the defaults of policy/roles.h when not given
+  // Where tables and columns were written ("schema.table", "schema.table.column"), for the
+  // live-schema check (policy/schema_check.h).
+  std::map<std::string, SourcePosition> positions;
+  RoleViews role_views;
 
   const ProtectedTable* findProtected(std::string_view schema, std::string_view name) const;
   bool isReference(std::string_view schema, std::string_view name) const;
   const User* findUser(std::string_view name) const;
   bool isTenant(std::string_view id) const;
+  const SharedDataset* findShared(std::string_view schema, std::string_view name) const;
+  const Role* findRole(std::string_view name) const;
+  // The policy as that role sees it (policy/roles.h), or nullptr for a role it does not define.
+  const Policy* forRole(std::string_view role) const { return role_views.get(*this, role); }
 };
 
 }  // namespace tenantwall::policy

@@ -10,12 +10,18 @@
 #include <chrono>
 #include <ctime>
 
+#include <nlohmann/json.hpp>
+
+#include "policy/explain.h"
+#include "policy/schema_slice.h"
 #include "proxy/log.h"
+#include "proxy/schema_reader.h"
 
 namespace tenantwall::proxy {
 namespace {
 
 constexpr std::size_t kMaxRequestBytes = 8 * 1024;
+constexpr std::size_t kMaxBodyBytes = 64 * 1024;  // POST /explain carries a statement
 constexpr auto kRequestTimeout = std::chrono::seconds(5);
 constexpr auto kProbeTimeout = std::chrono::seconds(1);
 
@@ -35,6 +41,8 @@ std::string_view statusText(int status) {
       return "Method Not Allowed";
     case 413:
       return "Content Too Large";
+    case 409:
+      return "Conflict";
     case 422:
       return "Unprocessable Content";
     case 431:
@@ -116,7 +124,9 @@ std::optional<AdminRequest> parseAdminRequest(std::string_view head) {
   request.method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   if (target.empty() || target.front() != '/') return std::nullopt;
-  request.path = target.substr(0, target.find('?'));
+  const auto question = target.find('?');
+  request.path = target.substr(0, question);
+  if (question != std::string_view::npos) request.query = target.substr(question + 1);
   std::string_view rest = head.substr(line_end + 2);
   while (!rest.empty()) {
     const auto end = rest.find("\r\n");
@@ -167,7 +177,8 @@ std::string renderAdminResponse(const AdminResponse& response) {
 const AdminServer::Route AdminServer::kRoutes[] = {
     {"GET", "/healthz", &AdminServer::onHealthz}, {"GET", "/readyz", &AdminServer::onReadyz},
     {"GET", "/metrics", &AdminServer::onMetrics}, {"GET", "/policy", &AdminServer::onPolicy},
-    {"POST", "/reload", &AdminServer::onReload},
+    {"POST", "/reload", &AdminServer::onReload},  {"POST", "/explain", &AdminServer::onExplain},
+    {"GET", "/schema", &AdminServer::onSchema},   {"POST", "/rollback", &AdminServer::onRollback},
 };
 
 AdminServer::AdminServer(asio::io_context& io, std::shared_ptr<ServerState> state,
@@ -236,15 +247,18 @@ awaitable<void> AdminServer::serve(std::shared_ptr<tcp::socket> socket) {
     co_return;  // closed, reset or timed out: nobody to answer
   } else if (auto request = parseAdminRequest(std::string_view(buffer).substr(0, head)); !request) {
     response = text(400, "malformed request");
-  } else if (request->content_length > kMaxRequestBytes) {
-    response = text(413, "request body larger than 8 KiB");
+  } else if (request->content_length > kMaxBodyBytes) {
+    response = text(413, "request body larger than 64 KiB");
   } else {
-    // Read (and ignore) the body, so closing never resets the connection under the answer.
+    // Read the whole body (also when no endpoint needs it, so closing never resets the
+    // connection under the answer).
+    request->body = buffer.substr(head, request->content_length);
     if (const std::size_t have = buffer.size() - head; request->content_length > have) {
       std::string body(request->content_length - have, '\0');
       co_await asio::async_read(*socket, asio::buffer(body),
                                 asio::redirect_error(use_awaitable, ec));
       if (ec) co_return;
+      request->body += body;
     }
     response = co_await dispatch(*request, peer);
   }
@@ -311,22 +325,29 @@ awaitable<AdminResponse> AdminServer::onPolicy(const AdminRequest&, const std::s
                (status.last_error.empty() ? "null" : jsonString(status.last_error)) + "}");
 }
 
-awaitable<AdminResponse> AdminServer::onReload(const AdminRequest& request,
-                                               const std::string& peer) {
+std::optional<AdminResponse> AdminServer::refuseWithoutToken(const AdminRequest& request,
+                                                             const std::string& peer,
+                                                             std::string_view what) {
   const std::string& token = state_->config.admin.token;
   if (token.empty()) {
-    auditAdmin("deny", peer, "POST /reload refused: no admin token is configured");
-    co_return json(403,
-                   "{\"ok\":false,\"error\":\"mutating endpoints are disabled: no "
-                   "admin.token_file or TENANTWALL_ADMIN_TOKEN is configured\"}");
+    auditAdmin("deny", peer, std::string(what) + " refused: no admin token is configured");
+    return json(403,
+                "{\"ok\":false,\"error\":\"mutating endpoints are disabled: no "
+                "admin.token_file or TENANTWALL_ADMIN_TOKEN is configured\"}");
   }
   if (!bearerMatches(request.authorization, token)) {
-    auditAdmin("deny", peer, "POST /reload refused: missing or wrong bearer token");
+    auditAdmin("deny", peer, std::string(what) + " refused: missing or wrong bearer token");
     AdminResponse response =
         json(401, "{\"ok\":false,\"error\":\"a valid Authorization: Bearer token is required\"}");
     response.extra_headers = "WWW-Authenticate: Bearer realm=\"tenantwall\"\r\n";
-    co_return response;
+    return response;
   }
+  return std::nullopt;
+}
+
+awaitable<AdminResponse> AdminServer::onReload(const AdminRequest& request,
+                                               const std::string& peer) {
+  if (auto refused = refuseWithoutToken(request, peer, "POST /reload")) co_return *refused;
   const std::string error = reload_("admin " + peer);
   const auto policy = state_->policies.current();
   auditAdmin(error.empty() ? "ok" : "fail", peer,
@@ -335,6 +356,109 @@ awaitable<AdminResponse> AdminServer::onReload(const AdminRequest& request,
                  "{\"ok\":" + std::string(error.empty() ? "true" : "false") + ",\"version\":" +
                      std::to_string(policy->version) + ",\"sha256\":" + jsonString(policy->hash) +
                      ",\"error\":" + (error.empty() ? "null" : jsonString(error)) + "}");
+}
+
+awaitable<AdminResponse> AdminServer::onExplain(const AdminRequest& request,
+                                                const std::string& peer) {
+  if (auto refused = refuseWithoutToken(request, peer, "POST /explain")) co_return *refused;
+  const auto body = nlohmann::json::parse(request.body, nullptr, false);
+  auto field = [&body](const char* name) {
+    return body.is_object() && body.contains(name) && body[name].is_string()
+               ? body[name].get<std::string>()
+               : std::string();
+  };
+  const std::string user = field("principal");
+  const std::string sql = field("sql");
+  if (user.empty() || !body.contains("sql") || !body["sql"].is_string()) {
+    co_return json(400,
+                   "{\"ok\":false,\"error\":\"expected a JSON object {\\\"principal\\\": USER, "
+                   "\\\"sql\\\": STATEMENT} (tenant and role optional)\"}");
+  }
+  const auto policy = state_->policies.current();
+  auto principal = policy::principalFor(*policy, user, field("tenant"), field("role"));
+  if (!principal) {
+    co_return json(422, "{\"ok\":false,\"error\":" + jsonString(principal.error()) + "}");
+  }
+  const auto explanation = policy::explainDecision(*principal, sql, *policy);
+  auditAdmin(
+      "ok", peer,
+      "POST /explain for " + user + ": " +
+          (explanation.allowed ? std::string("allow") : "deny " + explanation.error.sqlstate));
+  co_return json(200, policy::explanationJson(explanation));
+}
+
+awaitable<AdminResponse> AdminServer::onSchema(const AdminRequest& request,
+                                               const std::string& peer) {
+  if (auto refused = refuseWithoutToken(request, peer, "GET /schema")) co_return *refused;
+  std::string user = queryParameter(request.query, "user");
+  if (user.empty()) user = queryParameter(request.query, "principal");
+  const std::string format = queryParameter(request.query, "format");
+  if (user.empty() || (!format.empty() && format != "json" && format != "text"))
+    co_return json(400, "{\"ok\":false,\"error\":\"expected ?user=NAME[&format=json|text]\"}");
+  const auto policy = state_->policies.current();
+  auto principal = policy::principalFor(*policy, user, queryParameter(request.query, "tenant"),
+                                        queryParameter(request.query, "role"));
+  if (!principal)
+    co_return json(422, "{\"ok\":false,\"error\":" + jsonString(principal.error()) + "}");
+  auto live = co_await readLiveSchema(state_->backendConfig());
+  if (!live) {
+    co_return json(503, "{\"ok\":false,\"error\":" +
+                            jsonString("cannot read the live schema: " + live.error()) + "}");
+  }
+  const auto slice = policy::sliceSchema(*policy, *principal, &*live);
+  auditAdmin("ok", peer, "GET /schema for " + user);
+  if (format == "text")
+    co_return AdminResponse{200, "text/plain; charset=utf-8", policy::sliceText(slice), {}};
+  co_return json(200, policy::sliceJson(slice));
+}
+
+awaitable<AdminResponse> AdminServer::onRollback(const AdminRequest& request,
+                                                 const std::string& peer) {
+  if (auto refused = refuseWithoutToken(request, peer, "POST /rollback")) co_return *refused;
+  if (std::string error = state_->policies.restorePrevious(); !error.empty()) {
+    auditAdmin("fail", peer, "POST /rollback: " + error);
+    co_return json(409, "{\"ok\":false,\"error\":" + jsonString(error) + "}");
+  }
+  const std::string error = reload_("rollback by admin " + peer);
+  const auto policy = state_->policies.current();
+  const auto change = state_->policies.lastChange();
+  std::string changes;
+  for (const auto& line : change.diff) changes += (changes.empty() ? "" : ",") + jsonString(line);
+  auditAdmin(error.empty() ? "ok" : "fail", peer,
+             "POST /rollback" + (error.empty() ? std::string() : ": " + error));
+  co_return json(error.empty() ? 200 : 422,
+                 "{\"ok\":" + std::string(error.empty() ? "true" : "false") + ",\"version\":" +
+                     std::to_string(policy->version) + ",\"sha256\":" + jsonString(policy->hash) +
+                     ",\"error\":" + (error.empty() ? "null" : jsonString(error)) +
+                     ",\"changes\":[" + (error.empty() ? changes : "") + "]}");
+}
+
+std::string queryParameter(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto end = query.find('&');
+    const std::string_view pair = query.substr(0, end);
+    query = end == std::string_view::npos ? std::string_view() : query.substr(end + 1);
+    const auto equals = pair.find('=');
+    if (pair.substr(0, equals) != name) continue;
+    const std::string_view raw =
+        equals == std::string_view::npos ? std::string_view() : pair.substr(equals + 1);
+    std::string value;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        value += ' ';
+      } else if (raw[i] == '%' && i + 2 < raw.size()) {
+        unsigned byte = 0;
+        const auto [ptr, ec] = std::from_chars(raw.data() + i + 1, raw.data() + i + 3, byte, 16);
+        if (ec != std::errc() || ptr != raw.data() + i + 3) return {};
+        value += static_cast<char>(byte);
+        i += 2;
+      } else {
+        value += raw[i];
+      }
+    }
+    return value;
+  }
+  return {};
 }
 
 awaitable<std::string> AdminServer::probeBackend() {

@@ -20,10 +20,15 @@ using ReloadPolicy = std::function<std::string(std::string_view trigger)>;
 // The parts of a request the endpoint looks at.
 struct AdminRequest {
   std::string method;
-  std::string path;  // without the query string
+  std::string path;   // without the query string
+  std::string query;  // after '?', undecoded
   std::string authorization;
   std::size_t content_length = 0;
+  std::string body;  // read by serve() before dispatch
 };
+
+// The value of name in a query string (percent- and '+'-decoded); empty when absent.
+std::string queryParameter(std::string_view query, std::string_view name);
 
 struct AdminResponse {
   int status = 200;
@@ -69,6 +74,13 @@ class AdminServer {
   awaitable<AdminResponse> onMetrics(const AdminRequest&, const std::string& peer);
   awaitable<AdminResponse> onPolicy(const AdminRequest&, const std::string& peer);
   awaitable<AdminResponse> onReload(const AdminRequest&, const std::string& peer);
+  awaitable<AdminResponse> onExplain(const AdminRequest&, const std::string& peer);
+  awaitable<AdminResponse> onSchema(const AdminRequest&, const std::string& peer);
+  awaitable<AdminResponse> onRollback(const AdminRequest&, const std::string& peer);
+
+  // The refusal when a mutating or revealing endpoint lacks the bearer token (audited).
+  std::optional<AdminResponse> refuseWithoutToken(const AdminRequest& request,
+                                                  const std::string& peer, std::string_view what);
 
   // Empty when PostgreSQL accepts a TCP connection within a second, else why not.
   awaitable<std::string> probeBackend();

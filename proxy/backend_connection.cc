@@ -1,5 +1,7 @@
-// Opening and authenticating the service connection to PostgreSQL.
+// Opening (plain or TLS) and authenticating the service connection to PostgreSQL.
 #include "proxy/backend_connection.h"
+
+#include <openssl/x509.h>
 
 #include <chrono>
 #include <memory>
@@ -9,13 +11,14 @@
 #include "protocol/messages.h"
 #include "protocol/scram.h"
 #include "proxy/frame_reader.h"
+#include "proxy/tls_context.h"
 
 namespace tenantwall::proxy {
 namespace {
 
 using protocol::AuthCode;
 
-awaitable<bool> writeAll(tcp::socket& socket, const std::string& bytes) {
+awaitable<bool> writeAll(Stream& socket, const std::string& bytes) {
   boost::system::error_code ec;
   co_await asio::async_write(socket, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
   co_return !ec;
@@ -28,7 +31,7 @@ std::string describeServerError(std::string_view body) {
 }
 
 // Runs the authentication exchange after the startup packet; returns an error text or nothing.
-awaitable<std::optional<std::string>> authenticate(tcp::socket& socket, FrameReader& reader,
+awaitable<std::optional<std::string>> authenticate(Stream& socket, FrameReader& reader,
                                                    const BackendConfig& config) {
   std::optional<protocol::ScramClient> scram;
   for (;;) {
@@ -80,20 +83,98 @@ awaitable<std::optional<std::string>> authenticate(tcp::socket& socket, FrameRea
   }
 }
 
+std::string_view modeName(BackendTlsMode mode) {
+  switch (mode) {
+    case BackendTlsMode::kDisable:
+      return "disable";
+    case BackendTlsMode::kRequire:
+      return "require";
+    case BackendTlsMode::kVerifyCa:
+      return "verify-ca";
+    case BackendTlsMode::kVerifyFull:
+      return "verify-full";
+  }
+  return "disable";
+}
+
+// SSLRequest, then exactly one byte of answer: bytes after it belong to the TLS handshake and
+// must not be read as if they were (CVE-2021-23222), so nothing more is read in plain text.
+awaitable<std::optional<std::string>> startTls(Stream& stream, const BackendConfig& config) {
+  const std::string where = config.host + ":" + std::to_string(config.port);
+  static constexpr char kSslRequest[] = {0, 0, 0, 8, 0x04, static_cast<char>(0xd2), 0x16, 0x2f};
+  if (!co_await writeAll(stream, std::string(kSslRequest, sizeof kSslRequest)))
+    co_return "connection lost sending SSLRequest";
+  char answer = 0;
+  boost::system::error_code ec;
+  co_await asio::async_read(stream, asio::buffer(&answer, 1),
+                            asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return "connection lost waiting for the answer to SSLRequest";
+  if (answer == 'N')
+    co_return "PostgreSQL at " + where + " does not accept TLS, and backend.tls.mode is " +
+        std::string(modeName(config.tls.mode));
+  if (answer != 'S') co_return "unexpected answer to SSLRequest from PostgreSQL at " + where;
+
+  TlsContextPtr context;
+  if (config.tls.context) {
+    context = config.tls.context->current();
+  } else {
+    auto built = buildBackendContext(config.tls);
+    if (!built) co_return "backend TLS: " + built.error();
+    context = std::move(*built);
+  }
+  const std::string name = config.tls.server_name.empty() ? config.host : config.tls.server_name;
+  boost::system::error_code not_ip;
+  asio::ip::make_address(name, not_ip);
+  TlsPeerCheck check;
+  check.verify_chain = config.tls.mode == BackendTlsMode::kVerifyCa ||
+                       config.tls.mode == BackendTlsMode::kVerifyFull;
+  if (config.tls.mode == BackendTlsMode::kVerifyFull) check.host = name;
+  if (not_ip) check.sni = name;  // SNI carries host names only
+  ec = co_await stream.handshakeAsClient(std::move(context), check,
+                                         std::chrono::milliseconds(config.connect_timeout_ms));
+  if (ec) {
+    std::string reason = ec.message();
+    if (SSL* ssl = stream.tlsHandle()) {
+      if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK)
+        reason += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+    }
+    co_return "TLS handshake with PostgreSQL at " + where + " failed: " + reason;
+  }
+  co_return std::nullopt;
+}
+
 }  // namespace
+
+awaitable<std::optional<std::string>> openBackendStream(Stream& stream,
+                                                        const BackendConfig& config) {
+  auto executor = co_await asio::this_coro::executor;
+  boost::system::error_code ec;
+  tcp::resolver resolver(executor);
+  auto endpoints = co_await resolver.async_resolve(config.host, std::to_string(config.port),
+                                                   asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return "cannot resolve " + config.host + ": " + ec.message();
+  co_await asio::async_connect(stream.lowest_layer(), endpoints,
+                               asio::redirect_error(use_awaitable, ec));
+  if (ec)
+    co_return "cannot connect to " + config.host + ":" + std::to_string(config.port) + ": " +
+        ec.message();
+  stream.lowest_layer().set_option(tcp::no_delay(true), ec);
+  if (config.tls.mode == BackendTlsMode::kDisable) co_return std::nullopt;
+  co_return co_await startTls(stream, config);
+}
 
 awaitable<std::expected<BackendConnection, std::string>> connectBackend(
     const BackendConfig& config,
     const std::vector<std::pair<std::string, std::string>>& session_params) {
   auto executor = co_await asio::this_coro::executor;
-  BackendConnection conn{tcp::socket(executor), {}, 0, 0};
+  BackendConnection conn{Stream(tcp::socket(executor)), {}, 0, 0};
 
   // One deadline for connect and authentication: a stuck server must not hold the client.
   // The state is shared with the timer handler, which may run after this frame is gone.
   struct Deadline {
     explicit Deadline(const asio::any_io_executor& ex) : timer(ex) {}
     asio::steady_timer timer;
-    tcp::socket* socket = nullptr;
+    Stream* socket = nullptr;
     bool done = false;
     bool fired = false;
   };
@@ -115,17 +196,10 @@ awaitable<std::expected<BackendConnection, std::string>> connectBackend(
   } disarm{deadline};
   const bool& timed_out = deadline->fired;
 
-  boost::system::error_code ec;
-  tcp::resolver resolver(executor);
-  auto endpoints = co_await resolver.async_resolve(config.host, std::to_string(config.port),
-                                                   asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return std::unexpected("cannot resolve " + config.host + ": " + ec.message());
-  co_await asio::async_connect(conn.socket, endpoints, asio::redirect_error(use_awaitable, ec));
-  if (ec)
-    co_return std::unexpected("cannot connect to " + config.host + ":" +
-                              std::to_string(config.port) +
-                              (timed_out ? ": timed out" : ": " + ec.message()));
-  conn.socket.set_option(tcp::no_delay(true), ec);
+  if (auto failure = co_await openBackendStream(conn.socket, config))
+    co_return std::unexpected(timed_out ? *failure + " (timed out after " +
+                                              std::to_string(config.connect_timeout_ms) + " ms)"
+                                        : *failure);
 
   std::vector<std::pair<std::string, std::string>> params{
       {"user", config.user},

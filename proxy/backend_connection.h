@@ -1,8 +1,10 @@
-// A connection to the real PostgreSQL, opened and authenticated with the service credentials.
+// A connection to the real PostgreSQL, opened (over TLS when backend.tls asks) and authenticated
+// with the service credentials.
 #pragma once
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,15 +12,22 @@
 #include "protocol/pg_error.h"
 #include "proxy/asio.h"
 #include "proxy/config.h"
+#include "proxy/stream.h"
 
 namespace tenantwall::proxy {
 
 struct BackendConnection {
-  tcp::socket socket;
+  Stream socket;  // plain TCP or TLS, per backend.tls.mode
   std::vector<std::pair<std::string, std::string>> parameters;  // ParameterStatus at start-up
   std::int32_t pid = 0;  // PostgreSQL's cancel key data, never shown to clients
   std::int32_t key = 0;
 };
+
+// Resolves, connects and, as backend.tls.mode asks, sends SSLRequest and completes the TLS
+// handshake (checking the certificate for verify-ca and verify-full). `stream` must be a fresh
+// plain stream. Returns the reason on failure, meant for logs.
+awaitable<std::optional<std::string>> openBackendStream(Stream& stream,
+                                                        const BackendConfig& config);
 
 // Connects, authenticates (SCRAM-SHA-256, md5 or cleartext, as the server asks) and waits for
 // the first ReadyForQuery. session_params are extra startup settings (e.g. application_name).

@@ -14,6 +14,7 @@
 #include "policy/digest.h"
 #include "policy/engine.h"
 #include "policy/error_scrub.h"
+#include "policy/jwt.h"
 #include "protocol/encoder.h"
 #include "protocol/extended.h"
 #include "protocol/messages.h"
@@ -34,7 +35,7 @@ using protocol::PgError;
 // A handler's verdict on one client message: carry on, or end the session with this error.
 using Handled = std::expected<void, PgError>;
 
-awaitable<bool> writeAll(tcp::socket& socket, std::string_view bytes) {
+awaitable<bool> writeAll(Stream& socket, std::string_view bytes) {
   boost::system::error_code ec;
   co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
                              asio::redirect_error(use_awaitable, ec));
@@ -46,16 +47,9 @@ awaitable<bool> writeAll(tcp::socket& socket, std::string_view bytes) {
 awaitable<void> forwardCancel(std::shared_ptr<ServerState> state, protocol::StartupPacket packet) {
   auto backend = state->cancel_keys.find(BackendKey{packet.cancel_pid, packet.cancel_key});
   if (!backend) co_return;
-  auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
-  boost::system::error_code ec;
-  const auto& cfg = state->config.backend;
-  auto endpoints = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port),
-                                                   asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return;
-  tcp::socket socket(executor);
-  co_await asio::async_connect(socket, endpoints, asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return;
+  // Over TLS too when backend.tls asks: the cancel key is a secret.
+  Stream socket(tcp::socket(co_await asio::this_coro::executor));
+  if (co_await openBackendStream(socket, state->backendConfig())) co_return;
   std::string out;
   protocol::appendCancelRequest(out, backend->pid, backend->key);
   co_await writeAll(socket, out);
@@ -64,12 +58,12 @@ awaitable<void> forwardCancel(std::shared_ptr<ServerState> state, protocol::Star
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   ClientSession(tcp::socket socket, std::shared_ptr<ServerState> state)
-      : socket_(std::move(socket)),
+      : socket_(Stream(std::move(socket))),
         state_(std::move(state)),
         client_(socket_, state_->config.max_message_bytes),
         id_(state_->next_session_id.fetch_add(1)) {
     boost::system::error_code ec;
-    const auto peer = socket_.remote_endpoint(ec);
+    const auto peer = socket_.lowest_layer().remote_endpoint(ec);
     if (!ec) client_address_ = peer.address().to_string() + ":" + std::to_string(peer.port());
     state_->metrics.sessionStarted();
   }
@@ -95,9 +89,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   awaitable<void> sendFatal(const PgError& error);
   awaitable<std::optional<protocol::StartupPacket>> readStartup();
   awaitable<bool> authenticate(const std::string& user);
+  awaitable<bool> authenticateCertificate(const std::string& user,
+                                          const policy::CertificateIdentity& certificate,
+                                          std::shared_ptr<const policy::Policy> policy);
+  awaitable<bool> startTls();
+  awaitable<bool> authenticateBearer(std::shared_ptr<const policy::Policy> policy);
   awaitable<void> clientPump();
   awaitable<void> backendPump();
-  void closeClient();
+  awaitable<void> closeClient();
   // Idle: outside a transaction with no answer pending, so closing loses nothing.
   bool idle() const { return transaction_status_ == 'I' && copy_allowed_.empty() && !copy_in_; }
   void closeIfIdle();
@@ -126,7 +125,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     return "session " + std::to_string(id_) + " (" + principal_.user + ")";
   }
 
-  tcp::socket socket_;
+  Stream socket_;  // the client: plain TCP, or TLS after SSLRequest
   std::shared_ptr<ServerState> state_;
   FrameReader client_;
   std::uint64_t id_;
@@ -185,10 +184,23 @@ void ClientSession::closeIfIdle() {
   backend_->socket.close(ignored);
 }
 
-void ClientSession::closeClient() {
-  boost::system::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+awaitable<void> ClientSession::closeClient() { co_await socket_.closeGracefully(); }
+
+// Answers SSLRequest with 'S' and completes the handshake; false ends the session (logged).
+awaitable<bool> ClientSession::startTls() {
+  std::string answer;
+  protocol::appendSslAnswer(answer, 'S');
+  if (!co_await writeAll(socket_, answer)) co_return false;
+  auto context = state_->client_tls->current();
+  const auto ec = co_await socket_.handshakeAsServer(std::move(context), std::chrono::seconds(10));
+  if (ec) {
+    logLine(LogLevel::kWarn, "session " + std::to_string(id_) + " (" + client_address_ +
+                                 "): TLS handshake failed: " + ec.message());
+    co_return false;
+  }
+  logLine(LogLevel::kInfo, "session " + std::to_string(id_) + " (" + client_address_ +
+                               "): " + describeTls(socket_.tlsHandle()));
+  co_return true;
 }
 
 awaitable<std::optional<protocol::StartupPacket>> ClientSession::readStartup() {
@@ -208,6 +220,15 @@ awaitable<std::optional<protocol::StartupPacket>> ClientSession::readStartup() {
                                                  "unexpected data after encryption request"));
           co_return std::nullopt;
         }
+        if (socket_.tls()) {
+          co_await sendFatal(protocol::makeFatal(sqlstate::kProtocolViolation,
+                                                 "encryption request on an encrypted connection"));
+          co_return std::nullopt;
+        }
+        if (read.packet.kind == protocol::StartupKind::kSslRequest && state_->client_tls) {
+          if (!co_await startTls()) co_return std::nullopt;
+          continue;
+        }
         std::string answer;
         protocol::appendSslAnswer(answer, 'N');
         if (!co_await writeAll(socket_, answer)) co_return std::nullopt;
@@ -217,6 +238,24 @@ awaitable<std::optional<protocol::StartupPacket>> ClientSession::readStartup() {
         co_await forwardCancel(state_, std::move(read.packet));
         co_return std::nullopt;
       case protocol::StartupKind::kStartup:
+        if (state_->config.tls.require && !socket_.tls()) {
+          // As pg_hba.conf's hostssl refuses: before any authentication.
+          const std::string user = read.packet.param("user");
+          logLine(LogLevel::kWarn, "session " + std::to_string(id_) + " (" + client_address_ +
+                                       "): refused, no encryption");
+          policy::AuditEvent event = auditEvent("auth", "fail");
+          event.user = user;
+          event.sqlstate = sqlstate::kInvalidAuthorizationSpecification;
+          event.reason = "no encryption (tls.require)";
+          audit(std::move(event));
+          state_->metrics.authenticated(false);
+          co_await sendFatal(protocol::makeFatal(
+              sqlstate::kInvalidAuthorizationSpecification,
+              "connection for user \"" + user + "\" refused: no encryption",
+              "tenantwall accepts TLS connections only: connect with sslmode=require, verify-ca "
+              "or verify-full"));
+          co_return std::nullopt;
+        }
         co_return std::move(read.packet);
     }
   }
@@ -224,6 +263,13 @@ awaitable<std::optional<protocol::StartupPacket>> ClientSession::readStartup() {
 
 awaitable<bool> ClientSession::authenticate(const std::string& user) {
   const auto policy = state_->policies.current();
+  // A verified client certificate decides when the policy maps certificates to users.
+  if (socket_.tls() && !policy->certificates.empty()) {
+    if (auto certificate = verifiedPeerIdentity(socket_.tlsHandle()))
+      co_return co_await authenticateCertificate(user, *certificate, policy);
+  }
+  if (policy->jwt && user == policy->jwt->startup_user)
+    co_return co_await authenticateBearer(std::move(policy));
   const policy::User* known = policy->findUser(user);
   std::optional<protocol::ScramVerifier> verifier;
   if (known) {
@@ -288,11 +334,104 @@ awaitable<bool> ClientSession::authenticate(const std::string& user) {
     co_await sendFatal(wrong_password ? failed : server_final.error());
     co_return false;
   }
-  principal_ = policy::Principal{known->tenant, known->name, known->role, {}, {}};
+  principal_ = policy::principalOf(*known);
   audit(auditEvent("auth", "ok"));
   state_->metrics.authenticated(true);
   out.clear();
   protocol::appendAuthenticationSaslFinal(out, *server_final);
+  protocol::appendAuthenticationOk(out);
+  co_return co_await writeAll(socket_, out);
+}
+
+// A bearer token (the policy's `jwt` section) sent as the password of jwt.startup_user. It has
+// to travel in clear (AuthenticationCleartextPassword), so it belongs on TLS connections only.
+awaitable<bool> ClientSession::authenticateBearer(std::shared_ptr<const policy::Policy> policy) {
+  std::string out;
+  protocol::appendMessage(out, protocol::btag::kAuthentication, std::string_view("\0\0\0\3", 4));
+  if (!co_await writeAll(socket_, out)) co_return false;
+  auto reply = co_await client_.next();
+  if (reply.status != ReadStatus::kOk || reply.frame.tag != protocol::ftag::kPassword) {
+    if (reply.status != ReadStatus::kClosed)
+      co_await sendFatal(
+          protocol::makeFatal(sqlstate::kProtocolViolation, "expected a password message"));
+    co_return false;
+  }
+  // PasswordMessage: one NUL-terminated string.
+  const std::string_view body = reply.frame.body;
+  if (body.empty() || body.find('\0') != body.size() - 1) {
+    co_await sendFatal(
+        protocol::makeFatal(sqlstate::kProtocolViolation, "invalid password message"));
+    co_return false;
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto identity =
+      policy::authenticateToken(body.substr(0, body.size() - 1), *policy->jwt, *policy, now);
+  if (!identity) {
+    const auto& refusal = identity.error();
+    logLine(LogLevel::kWarn, "session " + std::to_string(id_) +
+                                 ": token authentication failed: " + refusal.error.message);
+    policy::AuditEvent event = auditEvent("auth", "fail");
+    event.user = refusal.user.empty() ? policy->jwt->startup_user : refusal.user;
+    event.sqlstate = refusal.error.sqlstate;
+    event.reason = "bearer token: " + refusal.error.message;  // never the token itself
+    event.policy_version = policy->version;
+    audit(std::move(event));
+    state_->metrics.authenticated(false);
+    co_await sendFatal(refusal.error);
+    co_return false;
+  }
+  principal_ = std::move(identity->principal);
+  policy::AuditEvent event = auditEvent("auth", "ok");
+  event.reason = "bearer token" + (identity->kid.empty() ? "" : ", kid " + identity->kid) +
+                 ", expires " + policy::tokenTime(identity->expires_at);
+  event.policy_version = policy->version;
+  audit(std::move(event));
+  state_->metrics.authenticated(true);
+  out.clear();
+  protocol::appendAuthenticationOk(out);
+  co_return co_await writeAll(socket_, out);
+}
+
+// A verified client certificate that a `certificates` entry maps to the startup user logs in
+// without a password; any other verified certificate is refused.
+awaitable<bool> ClientSession::authenticateCertificate(
+    const std::string& user, const policy::CertificateIdentity& certificate,
+    std::shared_ptr<const policy::Policy> policy) {
+  const std::string described = "client certificate \"" + certificate.subject + "\"";
+  const auto match = policy::matchCertificate(policy->certificates, certificate, user);
+  const policy::User* known = match ? policy->findUser(user) : nullptr;
+  if (!known) {
+    const bool other = !match && match.error() == policy::CertificateRefusal::kOtherUser;
+    const std::string reason = match   ? described + " maps to a user the policy does not have"
+                               : other ? described + " is mapped to other users only"
+                                       : described + " is not mapped to any user";
+    logLine(LogLevel::kWarn, "session " + std::to_string(id_) +
+                                 ": certificate authentication failed for user \"" + user +
+                                 "\": " + reason);
+    policy::AuditEvent event = auditEvent("auth", "fail");
+    event.user = user;
+    event.sqlstate = sqlstate::kInvalidAuthorizationSpecification;
+    event.reason = reason;
+    event.policy_version = policy->version;
+    audit(std::move(event));
+    state_->metrics.authenticated(false);
+    co_await sendFatal(protocol::makeFatal(
+        sqlstate::kInvalidAuthorizationSpecification,
+        "certificate authentication failed for user \"" + user + "\"",
+        other ? "the client certificate is mapped to another user"
+              : "the client certificate is not mapped to a tenantwall user"));
+    co_return false;
+  }
+  principal_ = policy::principalOf(*known);
+  policy::AuditEvent event = auditEvent("auth", "ok");
+  event.reason = described + " (" + std::string(policy::certificateFieldName((*match)->field)) +
+                 " match)";
+  event.policy_version = policy->version;
+  audit(std::move(event));
+  state_->metrics.authenticated(true);
+  std::string out;
   protocol::appendAuthenticationOk(out);
   co_return co_await writeAll(socket_, out);
 }
@@ -308,7 +447,7 @@ awaitable<void> ClientSession::run() {
   }
   if (!co_await authenticate(user)) co_return;
 
-  auto backend = co_await connectBackend(state_->config.backend, forwarded);
+  auto backend = co_await connectBackend(state_->backendConfig(), forwarded);
   if (!backend) {
     state_->metrics.backendConnectFailed();
     logLine(LogLevel::kError, tag() + ": backend connection failed: " + backend.error());
@@ -762,7 +901,7 @@ awaitable<void> ClientSession::backendPump() {
       break;
     }
   }
-  closeClient();
+  co_await closeClient();
   boost::system::error_code ignored;
   backend_->socket.close(ignored);
 }

@@ -16,6 +16,7 @@
 #include "proxy/config.h"
 #include "proxy/metrics.h"
 #include "proxy/policy_store.h"
+#include "proxy/tls_context.h"
 
 namespace tenantwall::proxy {
 
@@ -37,9 +38,14 @@ class DrainRegistry {
 // State shared by all sessions of one server; read-only except for the counters and the
 // atomically swapped policy.
 struct ServerState {
-  explicit ServerState(Config c) : config(std::move(c)), policies(config.policy_path) {}
+  // Throws at start-up when a TLS file does not load.
+  explicit ServerState(Config c)
+      : config(std::move(c)), policies(config.policy_path), client_tls(makeServerTls(config.tls)) {
+    config.backend.tls.context = makeBackendTls(config.backend.tls);
+  }
   Config config;
   PolicyStore policies;
+  std::shared_ptr<TlsContextSource> client_tls;  // null: SSLRequest is answered 'N'
   CancelRegistry cancel_keys;
   policy::DecisionCache decisions;
   std::unique_ptr<AuditLog> audit;  // null when the audit log is disabled
@@ -47,6 +53,16 @@ struct ServerState {
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_session_id{1};
   DrainRegistry drain;
+  // The backend password new backend connections use: backend.password_file is re-read on
+  // every reload, and open connections keep the password they logged in with.
+  std::atomic<std::shared_ptr<const std::string>> backend_password{
+      std::make_shared<const std::string>(config.backend.password)};
+
+  BackendConfig backendConfig() const {
+    BackendConfig backend = config.backend;
+    backend.password = *backend_password.load();
+    return backend;
+  }
 };
 
 awaitable<void> runClientSession(tcp::socket socket, std::shared_ptr<ServerState> state);

@@ -32,6 +32,18 @@ std::string text(const YAML::Node& node) {
   return node.Scalar();
 }
 
+// One of `names`, as the index of the name given.
+std::size_t oneOf(const YAML::Node& node, std::initializer_list<const char*> names) {
+  const std::string value = text(node);
+  std::string expected;
+  std::size_t i = 0;
+  for (const char* name : names) {
+    if (value == name) return i;
+    expected += std::string(i++ ? ", " : "") + "'" + name + "'";
+  }
+  throw YAML::Exception(node.Mark(), "expected one of " + expected);
+}
+
 const Setting kSettings[] = {
     {"listen", "host", [](Config& c, const YAML::Node& n) { c.listen_host = text(n); }},
     {"listen", "port",
@@ -42,6 +54,8 @@ const Setting kSettings[] = {
     {"backend", "database", [](Config& c, const YAML::Node& n) { c.backend.database = text(n); }},
     {"backend", "user", [](Config& c, const YAML::Node& n) { c.backend.user = text(n); }},
     {"backend", "password", [](Config& c, const YAML::Node& n) { c.backend.password = text(n); }},
+    {"backend", "password_file",
+     [](Config& c, const YAML::Node& n) { c.backend.password_file = text(n); }},
     {"backend", "connect_timeout_ms",
      [](Config& c, const YAML::Node& n) {
        c.backend.connect_timeout_ms = number<std::uint32_t>(n, 1, 600000);
@@ -51,6 +65,8 @@ const Setting kSettings[] = {
      [](Config& c, const YAML::Node& n) {
        c.policy_poll_ms = number<std::uint32_t>(n, 0, 3600000);
      }},
+    {"", "policy_schema_check",
+     [](Config& c, const YAML::Node& n) { c.policy_schema_check = n.as<bool>(); }},
     {"", "drain_timeout_ms",
      [](Config& c, const YAML::Node& n) {
        c.drain_timeout_ms = number<std::uint32_t>(n, 0, 3600000);
@@ -85,7 +101,39 @@ const Setting kSettings[] = {
     {"admin", "port",
      [](Config& c, const YAML::Node& n) { c.admin.port = number<std::uint16_t>(n, 0, 65535); }},
     {"admin", "token_file", [](Config& c, const YAML::Node& n) { c.admin.token_file = text(n); }},
+    {"approval", "approvers_dir",
+     [](Config& c, const YAML::Node& n) { c.approval.approvers_dir = text(n); }},
+    {"tls", "cert_file", [](Config& c, const YAML::Node& n) { c.tls.cert_file = text(n); }},
+    {"tls", "key_file", [](Config& c, const YAML::Node& n) { c.tls.key_file = text(n); }},
+    {"tls", "ca_file", [](Config& c, const YAML::Node& n) { c.tls.ca_file = text(n); }},
+    {"tls", "client_certificates",
+     [](Config& c, const YAML::Node& n) {
+       c.tls.client_certificates =
+           static_cast<ClientCertificates>(oneOf(n, {"none", "optional", "required"}));
+     }},
+    {"tls", "require", [](Config& c, const YAML::Node& n) { c.tls.require = n.as<bool>(); }},
+    {"tls", "min_version",
+     [](Config& c, const YAML::Node& n) {
+       c.tls.tls13_only = oneOf(n, {"1.2", "1.3"}) == 1;
+     }},
+    {"backend.tls", "mode",
+     [](Config& c, const YAML::Node& n) {
+       c.backend.tls.mode = static_cast<BackendTlsMode>(
+           oneOf(n, {"disable", "require", "verify-ca", "verify-full"}));
+     }},
+    {"backend.tls", "ca_file",
+     [](Config& c, const YAML::Node& n) { c.backend.tls.ca_file = text(n); }},
+    {"backend.tls", "server_name",
+     [](Config& c, const YAML::Node& n) { c.backend.tls.server_name = text(n); }},
 };
+
+// A setting's node; sections nest one level ("backend.tls").
+YAML::Node settingNode(YAML::Node root, std::string_view section, const char* key) {
+  if (section.empty()) return root[key];
+  const auto dot = section.find('.');
+  if (dot == std::string_view::npos) return root[std::string(section)][key];
+  return root[std::string(section.substr(0, dot))][std::string(section.substr(dot + 1))][key];
+}
 
 [[noreturn]] void fail(const std::string& path, const YAML::Mark& mark, const std::string& what) {
   throw ConfigError(path + ":" + std::to_string(mark.line + 1) + ":" +
@@ -98,12 +146,19 @@ bool known(std::string_view section, std::string_view key) {
   return false;
 }
 
+bool knownSection(std::string_view section) {
+  for (const auto& s : kSettings)
+    if (section == s.section) return true;
+  return false;
+}
+
 void checkKeys(const std::string& path, const YAML::Node& map, std::string_view section) {
   if (!map.IsMap()) fail(path, map.Mark(), "expected a mapping");
   for (const auto& kv : map) {
     const std::string key = kv.first.Scalar();
-    if (section.empty() && kv.second.IsMap()) {
-      checkKeys(path, kv.second, key);
+    const std::string nested = section.empty() ? key : std::string(section) + "." + key;
+    if (kv.second.IsMap() && (section.empty() || knownSection(nested))) {
+      checkKeys(path, kv.second, nested);
       continue;
     }
     if (!known(section, key))
@@ -112,7 +167,34 @@ void checkKeys(const std::string& path, const YAML::Node& map, std::string_view 
   }
 }
 
+// Combinations of TLS settings that cannot mean what was intended are errors.
+void checkTls(const std::string& path, const Config& config) {
+  const TlsConfig& tls = config.tls;
+  const auto error = [&](const std::string& what) { throw ConfigError(path + ": " + what); };
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    error("tls.cert_file and tls.key_file must be given together");
+  if (!tls.enabled() && (tls.require || !tls.ca_file.empty() ||
+                         tls.client_certificates != ClientCertificates::kNone || tls.tls13_only))
+    error("TLS settings need tls.cert_file and tls.key_file");
+  if (tls.client_certificates != ClientCertificates::kNone && tls.ca_file.empty())
+    error("tls.client_certificates needs tls.ca_file, the CAs client certificates must chain to");
+  if (tls.client_certificates == ClientCertificates::kNone && !tls.ca_file.empty())
+    error("tls.ca_file is only used with tls.client_certificates: optional or required");
+  const BackendTlsConfig& backend = config.backend.tls;
+  const bool verifies =
+      backend.mode == BackendTlsMode::kVerifyCa || backend.mode == BackendTlsMode::kVerifyFull;
+  if (!backend.ca_file.empty() && !verifies)
+    error("backend.tls.ca_file needs backend.tls.mode verify-ca or verify-full");
+  if (!backend.server_name.empty() && backend.mode == BackendTlsMode::kDisable)
+    error("backend.tls.server_name needs backend.tls.mode other than disable");
+}
+
 }  // namespace
+
+std::expected<std::string, std::string> readBackendPasswordFile(const BackendConfig& backend) {
+  // Same rules as the audit key: contents without trailing whitespace, empty is an error.
+  return readAuditKeyFile(backend.password_file);
+}
 
 Config loadConfigFile(const std::string& path) {
   YAML::Node root;
@@ -128,14 +210,22 @@ Config loadConfigFile(const std::string& path) {
   try {
     checkKeys(path, root, "");
     for (const auto& s : kSettings) {
-      const YAML::Node node = *s.section ? root[s.section][s.key] : root[s.key];
+      const YAML::Node node = settingNode(root, s.section, s.key);
       if (node) s.apply(config, node);
     }
   } catch (const YAML::Exception& e) {
     fail(path, e.mark, e.msg);
   }
-  if (const char* pw = std::getenv("TENANTWALL_BACKEND_PASSWORD"); pw && *pw)
-    config.backend.password = pw;
+  if (!config.backend.password_file.empty() && !config.backend.password.empty())
+    throw ConfigError(path + ": backend.password and backend.password_file are both set");
+  const char* env_password = std::getenv("TENANTWALL_BACKEND_PASSWORD");
+  if (env_password && *env_password) {
+    if (!config.backend.password_file.empty())
+      throw ConfigError(path +
+                        ": TENANTWALL_BACKEND_PASSWORD and backend.password_file both "
+                        "give the backend password; use one");
+    config.backend.password = env_password;
+  }
   if (config.backend.database.empty()) throw ConfigError(path + ": backend.database is required");
   if (config.backend.user.empty()) throw ConfigError(path + ": backend.user is required");
   if (config.policy_path.empty()) throw ConfigError(path + ": policy is required");
@@ -144,6 +234,12 @@ Config loadConfigFile(const std::string& path) {
       file = (std::filesystem::path(path).parent_path() / file).lexically_normal();
   };
   resolve(config.policy_path);
+  resolve(config.backend.password_file);
+  if (!config.backend.password_file.empty()) {
+    auto password = readBackendPasswordFile(config.backend);
+    if (!password) throw ConfigError(path + ": backend.password_file: " + password.error());
+    config.backend.password = std::move(*password);
+  }
   resolve(config.audit.path);
   resolve(config.audit.hmac_key_file);
   if (!config.audit.hmac_key_file.empty()) {
@@ -152,6 +248,7 @@ Config loadConfigFile(const std::string& path) {
     config.audit.hmac_key = std::move(*key);
   }
   resolve(config.admin.token_file);
+  resolve(config.approval.approvers_dir);
   if (!config.admin.token_file.empty()) {
     // Same rules as the audit key: contents without trailing whitespace, empty is an error.
     auto token = readAuditKeyFile(config.admin.token_file);
@@ -160,6 +257,11 @@ Config loadConfigFile(const std::string& path) {
   }
   if (const char* token = std::getenv("TENANTWALL_ADMIN_TOKEN"); token && *token)
     config.admin.token = token;
+  checkTls(path, config);
+  resolve(config.tls.cert_file);
+  resolve(config.tls.key_file);
+  resolve(config.tls.ca_file);
+  resolve(config.backend.tls.ca_file);
   return config;
 }
 

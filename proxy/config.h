@@ -4,11 +4,31 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <expected>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 namespace tenantwall::proxy {
+
+class TlsContextSource;  // proxy/tls_context.h
+
+// TLS towards PostgreSQL (backend.tls), with libpq's sslmode names.
+enum class BackendTlsMode {
+  kDisable,     // plain TCP
+  kRequire,     // encrypted, server certificate not checked (no protection from a MITM)
+  kVerifyCa,    // encrypted, certificate signed by ca_file (or the system trust store)
+  kVerifyFull,  // and the certificate names server_name (default: backend.host)
+};
+
+struct BackendTlsConfig {
+  BackendTlsMode mode = BackendTlsMode::kDisable;
+  std::string ca_file;      // empty: the system trust store
+  std::string server_name;  // verify-full's expected name and SNI; empty: backend.host
+  // Built from the files at start-up (ServerState); absent: built per connection.
+  std::shared_ptr<TlsContextSource> context;
+};
 
 struct BackendConfig {
   std::string host = "127.0.0.1";
@@ -16,7 +36,25 @@ struct BackendConfig {
   std::string database;
   std::string user;
   std::string password;  // TENANTWALL_BACKEND_PASSWORD overrides
+  // Instead of password: a file holding it, read at start-up and again on every reload
+  // (SIGHUP, POST /reload, a policy change), so the service password rotates without a restart.
+  std::string password_file;
   std::uint32_t connect_timeout_ms = 5000;
+  BackendTlsConfig tls;
+};
+
+enum class ClientCertificates { kNone, kOptional, kRequired };
+
+// Client-facing TLS (the `tls` section): PostgreSQL's SSLRequest answered with 'S'.
+struct TlsConfig {
+  std::string cert_file;  // PEM chain, leaf first; empty: TLS off (SSLRequest answered 'N')
+  std::string key_file;   // PEM private key of the leaf
+  std::string ca_file;    // PEM CAs that client certificates must chain to
+  ClientCertificates client_certificates = ClientCertificates::kNone;
+  bool require = false;     // refuse clients that do not use TLS (28000)
+  bool tls13_only = false;  // min_version "1.3"; otherwise TLS 1.2 and 1.3
+
+  bool enabled() const { return !cert_file.empty(); }
 };
 
 // The audit log (proxy/audit_log.h). An empty path disables it.
@@ -38,6 +76,11 @@ struct AdminConfig {
                       // empty: mutating endpoints are disabled
 };
 
+// Reviewed policy changes (policy/policy_signature.h). Empty: a policy needs no approval.
+struct ApprovalConfig {
+  std::string approvers_dir;  // <id>.pem public keys; resolved like policy; read at start-up
+};
+
 struct Config {
   std::string source;  // the file this came from
   std::string listen_host = "127.0.0.1";
@@ -45,12 +88,16 @@ struct Config {
   BackendConfig backend;
   std::string policy_path;  // absolute, or relative to the config file's directory once loaded
   std::uint32_t policy_poll_ms = 1000;  // how often the policy file is checked; 0: SIGHUP only
+  // Check every policy load against the live schema (unknown table or column: rejected).
+  bool policy_schema_check = true;
   std::size_t max_message_bytes = 16 * 1024 * 1024;
   std::size_t max_connections = 1000;
   unsigned io_threads = 1;
   std::uint32_t drain_timeout_ms = 30000;  // SIGTERM: how long transactions may finish
   AuditConfig audit;
   AdminConfig admin;
+  ApprovalConfig approval;
+  TlsConfig tls;
 };
 
 class ConfigError : public std::runtime_error {
@@ -60,5 +107,9 @@ class ConfigError : public std::runtime_error {
 
 // Reads and validates the YAML file; unknown keys are errors, so a typo never goes unnoticed.
 Config loadConfigFile(const std::string& path);
+
+// The contents of backend.password_file without trailing whitespace; an error when it cannot be
+// read or is empty.
+std::expected<std::string, std::string> readBackendPasswordFile(const BackendConfig& backend);
 
 }  // namespace tenantwall::proxy

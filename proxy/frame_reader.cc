@@ -1,4 +1,4 @@
-// Socket reads for FrameReader; the framing itself is protocol::decodeFrame.
+// Stream reads for FrameReader; the framing itself is protocol::decodeFrame.
 #include "proxy/frame_reader.h"
 
 #include <algorithm>
@@ -26,7 +26,7 @@ awaitable<bool> FrameReader::fill() {
   }
   boost::system::error_code ec;
   const std::size_t n =
-      co_await socket_.async_read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
+      co_await stream_.async_read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
                                        asio::redirect_error(use_awaitable, ec));
   if (ec || n == 0) co_return false;
   end_ += n;

@@ -1,5 +1,5 @@
-// Reads whole protocol messages from a socket into one growing buffer. A returned frame's body
-// points into that buffer and stays valid until the next read call.
+// Reads whole protocol messages from a stream (plain or TLS) into one growing buffer. A returned
+// frame's body points into that buffer and stays valid until the next read call.
 #pragma once
 
 #include <memory>
@@ -8,6 +8,7 @@
 
 #include "protocol/decoder.h"
 #include "proxy/asio.h"
+#include "proxy/stream.h"
 
 namespace tenantwall::proxy {
 
@@ -27,14 +28,14 @@ struct StartupRead {
 
 class FrameReader {
  public:
-  FrameReader(tcp::socket& socket, std::size_t max_body) : socket_(socket), max_body_(max_body) {}
+  FrameReader(Stream& stream, std::size_t max_body) : stream_(stream), max_body_(max_body) {}
 
   awaitable<FrameRead> next();
   awaitable<StartupRead> nextStartup();
 
   // Bytes already received but not yet returned as frames (for pipelined input).
   std::size_t buffered() const { return end_ - start_; }
-  // Whether next() can answer without waiting for the socket (a whole or invalid frame).
+  // Whether next() can answer without waiting for the stream (a whole or invalid frame).
   bool hasFrame() const {
     return protocol::decodeFrame(pending(), max_body_).status != protocol::DecodeStatus::kNeedMore;
   }
@@ -44,13 +45,13 @@ class FrameReader {
     return std::string_view(buffer_.data() + start_, end_ - start_);
   }
   void consume(std::size_t n) { start_ += n; }
-  // Waits for more bytes from the socket; false when the peer closed or failed.
+  // Waits for more bytes from the stream; false when the peer closed or failed.
   awaitable<bool> fill();
 
  private:
   void compact();
 
-  tcp::socket& socket_;
+  Stream& stream_;
   std::size_t max_body_;
   // Raw storage: bytes [start_, end_) are unread. Growing never zero-fills what a read overwrites.
   std::unique_ptr<char[]> storage_;

@@ -8,6 +8,8 @@
 #include "protocol/scram.h"
 #include "proxy/audit_cli.h"
 #include "proxy/config.h"
+#include "proxy/explain_cli.h"
+#include "proxy/policy_cli.h"
 #include "proxy/server.h"
 
 #ifndef TENANTWALL_VERSION
@@ -26,6 +28,17 @@ Usage:
   tenantwall check-policy FILE      validate a policy file; exit 1 with file:line:column on error
   tenantwall audit verify FILE...   check an audit log's hash chain (oldest file first;
                                     --key-file K for HMAC-keyed logs, --help for more)
+  tenantwall explain-decision (--config F | --policy P) --principal USER [--format json] "SQL"
+                                    dry run: the decision, rewritten SQL or SQLSTATE, and the
+                                    policy rule that decided (exit 0 allowed, 1 refused)
+  tenantwall schema (--config F | --policy P) --principal USER [--format text] [--offline]
+                                    the tables, columns (masked marked, hidden absent), types,
+                                    foreign keys and comments USER may see, as JSON or text
+  tenantwall policy diff OLD NEW    who gains or loses access to what between two policies
+  tenantwall policy sign --key KEY.pem --signer ID FILE
+                                    append an approval signature to FILE.sig
+  tenantwall policy rollback --config F [--admin HOST:PORT]
+                                    reinstate the previously accepted policy (POST /rollback)
   tenantwall --version | --help
 
 Environment:
@@ -71,6 +84,12 @@ int main(int argc, char** argv) {
     }
     if (arg == "passwd" && i == 1) return passwd();
     if (arg == "audit" && i == 1) return tenantwall::proxy::auditCommand(argc - 1, argv + 1);
+    if (arg == "explain-decision" && i == 1)
+      return tenantwall::proxy::explainCommand(argc - 1, argv + 1, std::cout, std::cerr);
+    if (arg == "policy" && i == 1)
+      return tenantwall::proxy::policyCommand(argc - 1, argv + 1, std::cout, std::cerr);
+    if (arg == "schema" && i == 1)
+      return tenantwall::proxy::schemaCommand(argc - 1, argv + 1, std::cout, std::cerr);
     if (arg == "check-policy" && i == 1) {
       if (argc != 3) {
         std::cerr << kUsage;

@@ -17,6 +17,7 @@
 #include "proxy/column_facts_reader.h"
 #include "proxy/log.h"
 #include "proxy/policy_watcher.h"
+#include "proxy/service_query.h"
 
 namespace tenantwall::proxy {
 namespace {
@@ -56,7 +57,7 @@ awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   bool failing = false;
   for (;;) {
-    auto facts = co_await readColumnFacts(state->config.backend);
+    auto facts = co_await readColumnFacts(state->backendConfig());
     if (facts) {
       const std::size_t count = facts->leakproof_equality.size();
       if (state->policies.applyColumnFacts(std::move(*facts))) {
@@ -77,8 +78,8 @@ awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state) {
       }
       failing = false;
     } else if (!failing) {
-      logLine(LogLevel::kWarn, "cannot read column facts (no predicate pushdown until then): " +
-                                   facts.error());
+      logLine(LogLevel::kWarn,
+              "cannot read column facts (no predicate pushdown until then): " + facts.error());
       failing = true;
     }
     timer.expires_after(failing ? std::chrono::seconds(5) : std::chrono::seconds(60));
@@ -88,9 +89,55 @@ awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state) {
   }
 }
 
+// The live schema's tables and columns, for the check of every policy load
+// (policy/schema_check.h). Runs its own short-lived io_context: loads are rare, and a reload
+// must not be answered before the check is done.
+std::expected<policy::SchemaColumns, std::string> readSchemaColumns(const BackendConfig& backend) {
+  auto rows = runServiceQueryNow(backend, "tenantwall schema check", policy::kSchemaColumnsQuery);
+  if (!rows) return std::unexpected(rows.error());
+  return policy::schemaColumnsFromRows(*rows);
+}
+
+// Re-reads backend.password_file, if there is one, for backend connections opened from now on;
+// a file that cannot be read keeps the running password.
+void reloadBackendPassword(ServerState& state) {
+  if (state.config.backend.password_file.empty()) return;
+  auto password = readBackendPasswordFile(state.config.backend);
+  if (!password) {
+    logLine(LogLevel::kError, "backend.password_file not reloaded, keeping the running password: " +
+                                  password.error());
+    return;
+  }
+  if (*password == *state.backend_password.load()) return;
+  state.backend_password.store(std::make_shared<const std::string>(std::move(*password)));
+  logLine(LogLevel::kInfo, "backend password reloaded from " + state.config.backend.password_file +
+                               "; new backend connections use it");
+}
+
+// Who wrote and approved the accepted policy and who gains or loses what (issue 10), for the
+// audit reason; the author also becomes the event's user, and each change is logged.
+std::string describeChange(const PolicyChange& change, policy::AuditEvent& event) {
+  std::string out;
+  if (!change.author.empty()) {
+    out += ", author " + change.author;
+    event.user = change.author;
+  }
+  if (!change.approver.empty()) out += ", approved by " + change.approver;
+  if (!change.first) {
+    std::string lines;
+    for (const auto& line : change.diff) {
+      logLine(LogLevel::kInfo, "policy change: " + line);
+      lines.append(lines.empty() ? "" : "; ").append(line);
+    }
+    out += lines.empty() ? "; no change in access" : "; changes: " + lines;
+  }
+  return out;
+}
+
 // Reloads the policy, keeping the running one on failure; says so in the log, the audit log
 // and the metrics. Returns the error, empty on success.
 std::string reloadPolicy(ServerState& state, std::string_view trigger) {
+  reloadBackendPassword(state);
   std::string error = state.policies.reload();
   const auto current = state.policies.current();
   state.metrics.policyReloaded(error.empty(), current->version, error);
@@ -100,8 +147,11 @@ std::string reloadPolicy(ServerState& state, std::string_view trigger) {
   if (error.empty()) {
     logLine(LogLevel::kInfo, "policy reloaded (" + std::string(trigger) + "), version " +
                                  std::to_string(current->version) + ", sha256 " + current->hash);
+    if (std::string warning = state.policies.lastSchemaWarning(); !warning.empty())
+      logLine(LogLevel::kWarn, warning);
     event.decision = "ok";
-    event.reason = "reloaded (" + std::string(trigger) + "), sha256 " + current->hash;
+    event.reason = "reloaded (" + std::string(trigger) + "), sha256 " + current->hash +
+                   describeChange(state.policies.lastChange(), event);
   } else {
     logLine(LogLevel::kError, "policy reload rejected (" + std::string(trigger) +
                                   "), keeping the running policy: " + error);
@@ -116,10 +166,25 @@ std::string reloadPolicy(ServerState& state, std::string_view trigger) {
 
 int runServer(const Config& config) {
   auto state = std::make_shared<ServerState>(config);
+  if (config.policy_schema_check) {
+    ServerState* shared = state.get();  // the store lives and dies with the state
+    state->policies.setSchemaSource(
+        [shared] { return readSchemaColumns(shared->backendConfig()); });
+  }
+  if (!config.approval.approvers_dir.empty()) {
+    auto approvers = policy::ApproverKeys::loadDirectory(config.approval.approvers_dir);
+    if (!approvers) throw std::runtime_error("approval.approvers_dir: " + approvers.error());
+    logLine(LogLevel::kInfo, "policy changes need approval by one of " +
+                                 std::to_string(approvers->ids().size()) + " approvers in " +
+                                 config.approval.approvers_dir);
+    state->policies.requireApproval(std::move(*approvers));
+  }
   if (std::string error = state->policies.reload(); !error.empty())
     throw std::runtime_error("cannot load policy: " + error);
   const auto policy = state->policies.current();
   logLine(LogLevel::kInfo, "policy " + config.policy_path + " loaded, sha256 " + policy->hash);
+  if (std::string warning = state->policies.lastSchemaWarning(); !warning.empty())
+    logLine(LogLevel::kWarn, warning);
   state->metrics.policyLoaded(policy->version);
   if (!config.audit.path.empty()) {
     auto log = AuditLog::open(auditOptions(config.audit));
@@ -129,7 +194,8 @@ int runServer(const Config& config) {
     event.kind = "policy";
     event.decision = "ok";
     event.policy_version = policy->version;
-    event.reason = "loaded at start-up from " + config.policy_path + ", sha256 " + policy->hash;
+    event.reason = "loaded at start-up from " + config.policy_path + ", sha256 " + policy->hash +
+                   describeChange(state->policies.lastChange(), event);
     state->audit->record(std::move(event));
     logLine(LogLevel::kInfo, "audit log " + config.audit.path);
   }

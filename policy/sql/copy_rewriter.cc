@@ -226,6 +226,14 @@ std::expected<CopyRewrite, PgError> rewriteCopy(pg_query::Node& statement,
         "tenants can write only to the protected tables named in the tenantwall policy"));
   }
   relation.set_schemaname(table->schema);
+  // The rows arrive after the decision, so row rules (policy/sql/row_rules.h) cannot be shown
+  // to hold for them: under row rules, rows are written with INSERT.
+  if (!table->rules.empty()) {
+    return std::unexpected(refusedCopy(
+        "COPY into " + written(relation) + " is not allowed under the row rules of role '" +
+            principal.role + "'",
+        "insert the rows with INSERT ... VALUES, whose rows are checked against the rules"));
+  }
 
   CopyInPlan plan;
   plan.format = "text";
@@ -243,6 +251,12 @@ std::expected<CopyRewrite, PgError> rewriteCopy(pg_query::Node& statement,
       return std::unexpected(refusedCopy(
           "column " + table->name + "." + name + " is not visible under the tenantwall policy",
           "the columns of " + table->name + " are the visible columns its policy lists"));
+    }
+    if (const ColumnRule* rule = table->findColumn(name); rule != nullptr && !rule->writable) {
+      return std::unexpected(refusedCopy(
+          "column " + table->name + "." + name +
+              " cannot be written: your role sees it masked under the tenantwall policy",
+          "only roles that see a column plainly (or have write_masked) may write it"));
     }
     if (name == table->tenant_column) tenant_index = i;
     plan.columns.push_back(name);

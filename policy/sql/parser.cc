@@ -5,6 +5,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <pg_query.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include "policy/sql/walker.h"
@@ -90,6 +91,36 @@ std::expected<pg_query::ParseResult, protocol::PgError> parse(std::string_view s
                                      "statement is too deeply nested to be analysed"));
   }
   return tree;
+}
+
+std::expected<pg_query::Node, protocol::PgError> parseExpression(std::string_view expression) {
+  // "SELECT WHERE <expression>": a SELECT with no target list, so any clause the text smuggles
+  // in (FROM, ORDER BY, UNION, a second statement) shows in the tree and is refused below.
+  static constexpr std::string_view kPrefix = "SELECT WHERE ";
+  auto tree = parse(std::string(kPrefix) + std::string(expression));
+  if (!tree) {
+    auto error = tree.error();
+    if (error.detail.starts_with("at character ")) {
+      const int at = std::atoi(error.detail.c_str() + 13) - static_cast<int>(kPrefix.size());
+      error.detail = at > 0 ? "at character " + std::to_string(at) : std::string();
+    }
+    return std::unexpected(std::move(error));
+  }
+  const auto notOneExpression = [] {
+    return makeError(sqlstate::kSyntaxError, "expected one boolean expression, nothing around it");
+  };
+  if (tree->stmts_size() != 1 || !tree->stmts(0).stmt().has_select_stmt())
+    return std::unexpected(notOneExpression());
+  pg_query::SelectStmt select = tree->stmts(0).stmt().select_stmt();
+  if (!select.has_where_clause()) return std::unexpected(notOneExpression());
+  pg_query::Node where = std::move(*select.mutable_where_clause());
+  select.clear_where_clause();
+  pg_query::SelectStmt bare;
+  bare.set_limit_option(select.limit_option());
+  bare.set_op(select.op());
+  if (select.SerializeAsString() != bare.SerializeAsString() || select.op() != pg_query::SETOP_NONE)
+    return std::unexpected(notOneExpression());
+  return where;
 }
 
 std::expected<std::string, protocol::PgError> deparse(const pg_query::ParseResult& tree) {

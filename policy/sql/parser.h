@@ -21,6 +21,11 @@ inline constexpr int kMaxTreeDepth = 3000;
 // reports it) goes in detail because PgError has no position field yet.
 std::expected<pg_query::ParseResult, protocol::PgError> parse(std::string_view sql);
 
+// Parses one boolean expression (a row rule's `where` in the policy) on its own: the text must be
+// exactly a WHERE condition, nothing around it. A syntax error is 42601 with detail "at
+// character N", counted in the expression's own text.
+std::expected<pg_query::Node, protocol::PgError> parseExpression(std::string_view expression);
+
 // Turns a (rewritten) tree back into SQL text, all statements separated by "; ".
 std::expected<std::string, protocol::PgError> deparse(const pg_query::ParseResult& tree);
 

@@ -13,6 +13,7 @@
 #include "policy/sql/nodes.h"
 #include "policy/sql/parser.h"
 #include "policy/sql/pushdown.h"
+#include "policy/sql/row_rules.h"
 #include "policy/sql/statement_rewriter.h"
 #include "policy/sql/tenant_guard.h"
 #include "policy/sql/walker.h"
@@ -195,6 +196,9 @@ std::expected<pg_query::Node, PgError> StatementRewriter::fence(const ProtectedT
   *filter->add_name() = stringNode("=");
   *filter->mutable_lexpr() = columnRef({table.schema, table.name, table.tenant_column});
   *filter->mutable_rexpr() = stringConst(principal_.tenant);  // a constant node, never SQL text
+  // The role's row rules (policy/sql/row_rules.h) stand next to the tenant filter, fenced too.
+  *select->mutable_where_clause() = withRowRules(std::move(*select->mutable_where_clause()), table,
+                                                 principal_, {table.schema, table.name});
 
   select->mutable_limit_offset()->mutable_a_const()->mutable_ival()->set_ival(0);
   select->set_limit_option(pg_query::LIMIT_OPTION_COUNT);

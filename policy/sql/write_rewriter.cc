@@ -8,8 +8,10 @@
 #include <string>
 #include <utility>
 
+#include "policy/roles.h"
 #include "policy/sql/nodes.h"
 #include "policy/sql/parser.h"
+#include "policy/sql/row_rules.h"
 #include "policy/sql/statement_rewriter.h"
 #include "policy/sql/write_columns.h"
 #include "protocol/sqlstate.h"
@@ -72,6 +74,16 @@ std::expected<TenantValue, PgError> tenantValue(const pg_query::Node& value,
                   "expressions cannot be checked before the row is written)"));
 }
 
+// A column the role sees masked may be written only by roles with write_masked (the role view
+// marks the others' masked columns not writable, policy/roles.h).
+std::expected<void, PgError> checkWritable(const ColumnRule& column, const ProtectedTable& table) {
+  if (column.writable) return {};
+  return std::unexpected(
+      refused("column " + table.name + "." + column.name +
+                  " cannot be written: your role sees it masked under the tenantwall policy",
+              "only roles that see a column plainly (or have write_masked) may write it"));
+}
+
 // The checks on a SET list (UPDATE, ON CONFLICT DO UPDATE): visible columns only, and the
 // tenant column only set to the principal's own tenant.
 std::expected<void, PgError> checkSetList(const NodeList& targets, const ProtectedTable& table,
@@ -86,6 +98,8 @@ std::expected<void, PgError> checkSetList(const NodeList& targets, const Protect
                       "policy",
                   "the columns of " + table.name + " are the visible columns its policy lists"));
     }
+    if (auto s = checkWritable(*table.findColumn(target.name()), table); !s)
+      return std::unexpected(s.error());
     if (target.name() != table.tenant_column) continue;
     if (target.indirection_size() > 0 || target.val().has_multi_assign_ref()) {
       return std::unexpected(refused(
@@ -147,9 +161,10 @@ std::expected<void, PgError> expandReturning(NodeList& returning, const WriteTar
   return {};
 }
 
-// <target>.tenant_col OPERATOR(pg_catalog.=) '<tenant>' AND (<where>)
+// <target>.tenant_col OPERATOR(pg_catalog.=) '<tenant>' AND <row rules> AND (<where>)
 void guardWhere(pg_query::Node& where, bool has_where, const WriteTarget& target,
-                std::string_view tenant) {
+                const Principal& principal) {
+  const std::string& tenant = principal.tenant;
   pg_query::Node predicate;
   auto* filter = predicate.mutable_a_expr();
   filter->set_kind(pg_query::AEXPR_OP);
@@ -159,16 +174,11 @@ void guardWhere(pg_query::Node& where, bool has_where, const WriteTarget& target
       target.schema.empty() ? columnRef({target.name, target.table->tenant_column})
                             : columnRef({target.schema, target.name, target.table->tenant_column});
   *filter->mutable_rexpr() = stringConst(tenant);
-  if (!has_where) {
-    where = std::move(predicate);
-    return;
-  }
-  pg_query::Node both;
-  auto* conjunction = both.mutable_bool_expr();
-  conjunction->set_boolop(pg_query::AND_EXPR);
-  *conjunction->add_args() = std::move(predicate);
-  *conjunction->add_args() = std::move(where);
-  where = std::move(both);
+  std::vector<std::string> qualifier = {target.name};
+  if (!target.schema.empty()) qualifier.insert(qualifier.begin(), target.schema);
+  std::optional<pg_query::Node> rest;
+  if (has_where) rest = std::move(where);
+  where = withRowRules(std::move(predicate), *target.table, principal, qualifier, std::move(rest));
 }
 
 WriteTarget writeTarget(const pg_query::RangeVar& relation, const ProtectedTable& table,
@@ -252,6 +262,8 @@ std::expected<const ProtectedTable*, PgError> StatementRewriter::resolveWriteTar
 
 Visit StatementRewriter::onUpdate(Message& node, pg_query::Node* wrapper, Walker& walker) {
   if (!writeAllowedAt(wrapper)) return std::unexpected(unsupportedNode("UpdateStmt"));
+  if (auto refusal = checkStatementKind(policy_, principal_, StatementKind::kUpdate))
+    return std::unexpected(std::move(*refusal));
   auto& update = static_cast<pg_query::UpdateStmt&>(node);
   auto table = resolveWriteTarget(*update.mutable_relation(), "UPDATE");
   if (!table) return std::unexpected(table.error());
@@ -262,6 +274,8 @@ Visit StatementRewriter::onUpdate(Message& node, pg_query::Node* wrapper, Walker
   }
   if (auto s = checkSetList(update.target_list(), **table, principal_.tenant); !s)
     return std::unexpected(s.error());
+  if (auto refusal = checkRowRuleSet(update.target_list(), **table, principal_, "UPDATE"))
+    return std::unexpected(std::move(*refusal));
   if (auto s =
           expandReturning(*update.mutable_returning_list(), target, update.from_clause_size() > 0);
       !s)
@@ -283,12 +297,14 @@ Visit StatementRewriter::onUpdate(Message& node, pg_query::Node* wrapper, Walker
 
   if (auto s = secureTargetColumns(update, target, policy_); !s) return std::unexpected(s.error());
   const bool has_where = update.has_where_clause();
-  guardWhere(*update.mutable_where_clause(), has_where, target, principal_.tenant);
+  guardWhere(*update.mutable_where_clause(), has_where, target, principal_);
   return Next::kDone;
 }
 
 Visit StatementRewriter::onDelete(Message& node, pg_query::Node* wrapper, Walker& walker) {
   if (!writeAllowedAt(wrapper)) return std::unexpected(unsupportedNode("DeleteStmt"));
+  if (auto refusal = checkStatementKind(policy_, principal_, StatementKind::kDelete))
+    return std::unexpected(std::move(*refusal));
   auto& remove = static_cast<pg_query::DeleteStmt&>(node);
   auto table = resolveWriteTarget(*remove.mutable_relation(), "DELETE");
   if (!table) return std::unexpected(table.error());
@@ -318,7 +334,7 @@ Visit StatementRewriter::onDelete(Message& node, pg_query::Node* wrapper, Walker
 
   if (auto s = secureTargetColumns(remove, target, policy_); !s) return std::unexpected(s.error());
   const bool has_where = remove.has_where_clause();
-  guardWhere(*remove.mutable_where_clause(), has_where, target, principal_.tenant);
+  guardWhere(*remove.mutable_where_clause(), has_where, target, principal_);
   return Next::kDone;
 }
 
@@ -359,6 +375,9 @@ std::expected<void, PgError> StatementRewriter::shapeInsert(pg_query::InsertStmt
       return std::unexpected(refused(
           "column " + table.name + "." + col.name() + " is not visible under the tenantwall policy",
           "the columns of " + table.name + " are the visible columns its policy lists"));
+    }
+    if (const ColumnRule* column = table.findColumn(col.name())) {
+      if (auto s = checkWritable(*column, table); !s) return s;
     }
     if (col.name() != table.tenant_column) continue;
     if (col.indirection_size() > 0) {
@@ -452,14 +471,21 @@ std::expected<void, PgError> StatementRewriter::checkOnConflict(pg_query::OnConf
 
 Visit StatementRewriter::onInsert(Message& node, pg_query::Node* wrapper, Walker& walker) {
   if (!writeAllowedAt(wrapper)) return std::unexpected(unsupportedNode("InsertStmt"));
+  if (auto refusal = checkStatementKind(policy_, principal_, StatementKind::kInsert))
+    return std::unexpected(std::move(*refusal));
   auto& insert = static_cast<pg_query::InsertStmt&>(node);
   auto table = resolveWriteTarget(*insert.mutable_relation(), "INSERT");
   if (!table) return std::unexpected(table.error());
   const WriteTarget target = writeTarget(insert.relation(), **table, true);
   if (auto s = shapeInsert(insert, **table); !s) return std::unexpected(s.error());
+  if (auto refusal = checkRowRuleInsert(insert, **table, principal_))
+    return std::unexpected(std::move(*refusal));
   if (insert.has_on_conflict_clause()) {
     if (auto s = checkOnConflict(*insert.mutable_on_conflict_clause(), **table); !s)
       return std::unexpected(s.error());
+    if (auto refusal = checkRowRuleSet(insert.on_conflict_clause().target_list(), **table,
+                                       principal_, "INSERT ... ON CONFLICT DO UPDATE"))
+      return std::unexpected(std::move(*refusal));
   }
   if (auto s = expandReturning(*insert.mutable_returning_list(), target, false); !s)
     return std::unexpected(s.error());
@@ -484,7 +510,7 @@ Visit StatementRewriter::onInsert(Message& node, pg_query::Node* wrapper, Walker
     // A conflict with another tenant's row must never update it: the existing row is checked.
     auto& conflict = *insert.mutable_on_conflict_clause();
     const bool has_where = conflict.has_where_clause();
-    guardWhere(*conflict.mutable_where_clause(), has_where, target, principal_.tenant);
+    guardWhere(*conflict.mutable_where_clause(), has_where, target, principal_);
   }
   return Next::kDone;
 }

@@ -54,7 +54,7 @@ ANALYZE;
 POLICY = """
 tenants: [{{id: t1}}, {{id: t2}}]
 users:
-  - {{name: {user}, tenant: t1, role: analyst, scram: "{verifier}"}}
+  - {{name: {user}, tenant: t1, role: editor, scram: "{verifier}"}}
 protected_tables:
   - {{table: public.bench_accounts, tenant_column: tenant_id, columns: [aid, tenant_id, abalance, filler]}}
   - {{table: public.bench_regions, tenant_column: tenant_id, columns: [id, tenant_id, name]}}

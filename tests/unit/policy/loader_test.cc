@@ -64,20 +64,20 @@ TEST(LoaderTest, UnknownTopLevelKeyIsAnError) {
 TEST(LoaderTest, UserWithUnknownTenant) {
   const std::string e = loadError(
       "tenants: [{id: a}]\nusers:\n  - name: u\n    tenant: b\n"
-      "    role: r\n    scram: \"" +
+      "    role: viewer\n    scram: \"" +
       kVerifier + "\"\n");
   EXPECT_NE(e.find("p.yaml:4:13: user 'u' names unknown tenant 'b'"), std::string::npos) << e;
 }
 
 TEST(LoaderTest, UserWithPasswordInsteadOfVerifier) {
-  const std::string e =
-      loadError("tenants: [{id: a}]\nusers:\n  - {name: u, tenant: a, role: r, scram: hunter2}\n");
+  const std::string e = loadError(
+      "tenants: [{id: a}]\nusers:\n  - {name: u, tenant: a, role: viewer, scram: hunter2}\n");
   EXPECT_NE(e.find("p.yaml:3:"), std::string::npos) << e;
   EXPECT_NE(e.find("tenantwall passwd"), std::string::npos) << e;
 }
 
 TEST(LoaderTest, DuplicateUser) {
-  const std::string user = "  - {name: u, tenant: a, role: r, scram: \"" + kVerifier + "\"}\n";
+  const std::string user = "  - {name: u, tenant: a, role: viewer, scram: \"" + kVerifier + "\"}\n";
   const std::string e = loadError("tenants: [{id: a}]\nusers:\n" + user + user);
   EXPECT_NE(e.find("p.yaml:4:5: duplicate user 'u'"), std::string::npos) << e;
 }

@@ -70,6 +70,7 @@ TEST(Masks, SubstitutesEveryPlaceholderAndLeavesTheTemplateIntact) {
 // Every mask kind inside the fence, on a policy written here rather than conf/policy.yaml.
 TEST(Masks, AllKindsInsideTheFence) {
   Policy policy;
+  policy.roles = defaultRoles();
   policy.tenants = {{"t1", "Tenant One"}};
   policy.protected_tables.emplace(
       "app.people",
@@ -77,7 +78,8 @@ TEST(Masks, AllKindsInsideTheFence) {
                      "people",
                      "org",
                      {{"org", {}}, {"secret", MaskKind::kRedact}, {"token", MaskKind::kHash}}});
-  auto decision = decide(Principal{.tenant = "t1"}, "SELECT * FROM app.people p", policy);
+  auto decision =
+      decide(Principal{.tenant = "t1", .role = "viewer"}, "SELECT * FROM app.people p", policy);
   ASSERT_TRUE(decision.has_value()) << decision.error().message;
   EXPECT_EQ(decision->sql,
             "SELECT * FROM (SELECT app.people.org, CASE WHEN app.people.secret IS NULL THEN "
@@ -88,10 +90,11 @@ TEST(Masks, AllKindsInsideTheFence) {
 
 TEST(Masks, TenantIdIsAConstantNodeEvenWhenItLooksLikeSql) {
   Policy policy;
+  policy.roles = defaultRoles();
   const std::string hostile = "x' OR '1'='1";
   policy.tenants = {{hostile, "odd"}};
   policy.protected_tables.emplace("public.t", ProtectedTable{"public", "t", "tid", {{"tid", {}}}});
-  auto decision = decide(Principal{.tenant = hostile}, "SELECT * FROM t", policy);
+  auto decision = decide(Principal{.tenant = hostile, .role = "viewer"}, "SELECT * FROM t", policy);
   ASSERT_TRUE(decision.has_value()) << decision.error().message;
   EXPECT_EQ(decision->sql,
             "SELECT * FROM (SELECT public.t.tid FROM public.t WHERE public.t.tid "

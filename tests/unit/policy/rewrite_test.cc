@@ -13,6 +13,12 @@
 //                                 (optional: Allowed::copy_in rendered as above, on one line, a
 //                                  tab as \t and no character as nothing; "none" when unset)
 //   leakproof: all                (optional: decide with every column's equality leakproof)
+//   policy: roles                 (optional: tests/unit/policy/roles_policy.yaml instead of
+//                                  conf/policy.yaml)
+//   role: viewer                  (optional, default analyst)
+//   groups: team-a team-b         (optional: the principal's groups)
+//   attributes: region=eu regions=[eu,us] none=[]
+//                                 (optional: scalar and list attributes of the principal)
 //   define NAME: text             (outside a case: ${NAME} in any later expect: is replaced by
 //                                  text, so long fenced subqueries are written, and read, once)
 #include <gtest/gtest.h>
@@ -45,7 +51,11 @@ struct RewriteCase {
   std::optional<std::string> kinds;
   std::optional<std::string> relations;
   std::optional<std::string> copy_in;
-  bool leakproof = false;  // "leakproof: all": every column's equality is known leakproof
+  bool leakproof = false;     // "leakproof: all": every column's equality is known leakproof
+  bool roles_policy = false;  // "policy: roles"
+  std::string role = "analyst";
+  std::vector<std::string> groups;
+  std::map<std::string, Attribute> attributes;
   std::string load_error;  // set on a single placeholder case when the files cannot be read
 };
 
@@ -143,6 +153,30 @@ std::vector<RewriteCase> loadCases() {
         c.copy_in = trim(value);
       } else if (key == "leakproof" && trim(value) == "all") {
         c.leakproof = true;
+      } else if (key == "policy" && trim(value) == "roles") {
+        c.roles_policy = true;
+      } else if (key == "role") {
+        c.role = trim(value);
+      } else if (key == "groups") {
+        std::istringstream words(value);
+        for (std::string word; words >> word;) c.groups.push_back(word);
+      } else if (key == "attributes") {
+        std::istringstream words(value);
+        for (std::string word; words >> word;) {
+          const auto eq = word.find('=');
+          if (eq == std::string::npos) throw std::runtime_error(path.string() + ": bad attribute");
+          std::string text = word.substr(eq + 1);
+          Attribute attribute;
+          if (text.starts_with("[") && text.ends_with("]")) {
+            attribute.list = true;
+            std::istringstream items(text.substr(1, text.size() - 2));
+            for (std::string item; std::getline(items, item, ',');)
+              attribute.values.push_back(item);
+          } else {
+            attribute.values.push_back(text);
+          }
+          c.attributes[word.substr(0, eq)] = std::move(attribute);
+        }
       } else {
         throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": unknown key " +
                                  key);
@@ -174,6 +208,13 @@ const Policy& testPolicy(bool leakproof = false) {
     return copy;
   }();
   return leakproof ? annotated : *policy;
+}
+
+// Roles, row rules and per-role columns over tables of their own (tests/unit/policy).
+const Policy& rolesPolicy() {
+  static const std::shared_ptr<const Policy> policy =
+      loadPolicyFile(std::string(TENANTWALL_TEST_DATA) + "/roles_policy.yaml");
+  return *policy;
 }
 
 std::string joined(const std::vector<std::string>& items) {
@@ -211,8 +252,13 @@ TEST_P(RewriteCases, Decides) {
   ASSERT_NE(c.expect.has_value(), c.expect_error.has_value())
       << "case needs exactly one of expect / expect-error";
 
-  Principal principal{.tenant = c.tenant, .user = "test", .role = "analyst"};
-  const Decision decision = decide(principal, c.sql, testPolicy(c.leakproof));
+  Principal principal{.tenant = c.tenant,
+                      .user = "test",
+                      .role = c.role,
+                      .groups = c.groups,
+                      .attributes = c.attributes};
+  const Policy& policy = c.roles_policy ? rolesPolicy() : testPolicy(c.leakproof);
+  const Decision decision = decide(principal, c.sql, policy);
 
   if (c.expect_error) {
     ASSERT_FALSE(decision.has_value()) << "expected an error, got: " << decision->sql;
@@ -243,7 +289,7 @@ TEST_P(RewriteCases, Decides) {
   // What we forward must be SQL that tenantwall itself accepts again: it parses, every name in
   // it is allowed, and re-fencing it changes nothing about what it may read.
   if (!decision->sql.empty()) {
-    const Decision again = decide(principal, decision->sql, testPolicy(c.leakproof));
+    const Decision again = decide(principal, decision->sql, policy);
     EXPECT_TRUE(again.has_value())
         << "rewritten SQL refused on a second pass: " << again.error().message;
     if (again && c.relations) {

@@ -32,6 +32,19 @@ TEST(AdminServerTest, RefusesMalformedRequests) {
   EXPECT_FALSE(parseAdminRequest("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
 }
 
+TEST(AdminServerTest, QueryStringParameters) {
+  const auto request = parseAdminRequest("GET /schema?user=al%69ce&format=text HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->path, "/schema");
+  EXPECT_EQ(request->query, "user=al%69ce&format=text");
+  EXPECT_EQ(queryParameter(request->query, "user"), "alice");
+  EXPECT_EQ(queryParameter(request->query, "format"), "text");
+  EXPECT_EQ(queryParameter(request->query, "role"), "");
+  EXPECT_EQ(queryParameter("a=x+y%2Bz", "a"), "x y+z");
+  EXPECT_EQ(queryParameter("a=%zz", "a"), "");  // malformed escapes give nothing
+  EXPECT_EQ(queryParameter("a=%4", "a"), "%4");
+}
+
 TEST(AdminServerTest, BearerMatchesOnlyTheToken) {
   EXPECT_TRUE(bearerMatches("Bearer s3cret", "s3cret"));
   EXPECT_TRUE(bearerMatches("bearer s3cret", "s3cret"));
