@@ -184,7 +184,9 @@ def test_reload_needs_the_token(admin_proxy):
     assert answer["version"] > version
     assert policy_json(admin_proxy)["version"] == answer["version"]
     assert metrics(admin_proxy)[reloads] == before + 1
-    assert "policy reloaded (admin 127.0.0.1:" in admin_proxy.output
+    # The log is read from the proxy's pipe by a thread: wait for the line, do not race it.
+    wait_for(lambda: "policy reloaded (admin 127.0.0.1:" in admin_proxy.output,
+             "the reload in the proxy's log")
 
     # Every attempt is in the audit log as an admin event.
     def audited():
