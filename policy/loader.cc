@@ -450,7 +450,8 @@ void loadCertificates(const Reader& r, const YAML::Node& list, Policy& policy) {
       mapping.value = r.requiredString(item, key.c_str(), "a certificates entry");
     }
     if (fields != 1)
-      r.fail(item, "a certificates entry needs exactly one of subject, san_dns, san_email, san_uri");
+      r.fail(item,
+             "a certificates entry needs exactly one of subject, san_dns, san_email, san_uri");
     if (mapping.field == CertificateField::kSubject) {
       auto subject = normalizeSubject(mapping.value);
       if (!subject)
@@ -496,16 +497,17 @@ std::shared_ptr<const Policy> loadPolicyText(std::string_view yaml_text, const s
   }
   const Reader r(source);
   if (!root.IsMap()) r.fail(root, "a policy must be a mapping with tenants, users and tables");
-  r.expectKeys(root,
-               {"tenants", "roles", "users", "protected_tables", "reference_tables", "jwt",
-                "shared_datasets", "author", "certificates"},
-               "the policy");
 
   auto policy = std::make_shared<Policy>();
   policy->source = source;
   policy->hash = sha256Hex(yaml_text);
   policy->version = version;
   try {
+    // Inside the try: a key that is itself a sequence or map fails its string conversion.
+    r.expectKeys(root,
+                 {"tenants", "roles", "users", "protected_tables", "reference_tables", "jwt",
+                  "shared_datasets", "author", "certificates"},
+                 "the policy");
     if (!root["tenants"]) r.fail(root, "the policy needs 'tenants'");
     loadTenants(r, root["tenants"], *policy);
     loadRoles(r, root["roles"], *policy);

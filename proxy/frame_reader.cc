@@ -20,7 +20,7 @@ awaitable<bool> FrameReader::fill() {
     // Grow geometrically; a large message needs its whole body in one buffer.
     const std::size_t size = std::max(buffer_.size() * 2, end_ + kChunk);
     auto bigger = std::make_unique_for_overwrite<char[]>(size);
-    std::memcpy(bigger.get(), buffer_.data(), end_);
+    if (end_ > 0) std::memcpy(bigger.get(), buffer_.data(), end_);  // data() is null at first
     storage_ = std::move(bigger);
     buffer_ = std::span<char>(storage_.get(), size);
   }

@@ -233,6 +233,28 @@ std::optional<int> sourcePosition(const pg_query::SelectStmt& select, int index,
   return std::nullopt;
 }
 
+// PostgreSQL refuses an INSERT whose rows are wider or narrower than its column list; the proxy
+// refuses first, because once it appends the tenant column a misaligned row would put values in
+// the wrong columns (and PostgreSQL's error would describe the rewritten statement).
+std::expected<void, PgError> checkSourceWidth(const pg_query::SelectStmt& select, int columns) {
+  auto mismatch = [](int width, int columns) -> std::expected<void, PgError> {
+    if (width == columns) return {};
+    return std::unexpected(protocol::makeError(
+        sqlstate::kSyntaxError, width > columns
+                                    ? "INSERT has more expressions than target columns"
+                                    : "INSERT has more target columns than expressions"));
+  };
+  if (select.values_lists_size() > 0) {
+    for (const auto& row : select.values_lists()) {
+      if (!row.has_list()) return std::unexpected(unsupportedNode(nodeKind(row)));
+      if (auto s = mismatch(row.list().items_size(), columns); !s) return s;
+    }
+    return {};
+  }
+  if (const auto width = sourceWidth(select)) return mismatch(*width, columns);
+  return {};
+}
+
 }  // namespace
 
 std::expected<const ProtectedTable*, PgError> StatementRewriter::resolveWriteTarget(
@@ -367,6 +389,8 @@ std::expected<void, PgError> StatementRewriter::shapeInsert(pg_query::InsertStmt
     for (int i = 0; i < count; ++i)
       insert.add_cols()->mutable_res_target()->set_name(table.columns[i].name);
   }
+
+  if (auto s = checkSourceWidth(select, insert.cols_size()); !s) return s;
 
   std::optional<int> tenant_index;
   for (int i = 0; i < insert.cols_size(); ++i) {

@@ -61,6 +61,12 @@ TEST(LoaderTest, UnknownTopLevelKeyIsAnError) {
   EXPECT_EQ(e.rfind("p.yaml:2:1: unknown key 'protected_tabels'", 0), 0u) << e;
 }
 
+// Found by fuzz_policy_loader: a complex key escaped as yaml-cpp's conversion exception.
+TEST(LoaderTest, SequenceAsTopLevelKeyIsALoadError) {
+  const std::string e = loadError("? [a]\n: 1\n");
+  EXPECT_EQ(e.rfind("p.yaml:1:", 0), 0u) << e;
+}
+
 TEST(LoaderTest, UserWithUnknownTenant) {
   const std::string e = loadError(
       "tenants: [{id: a}]\nusers:\n  - name: u\n    tenant: b\n"

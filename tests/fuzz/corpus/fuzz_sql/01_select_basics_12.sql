@@ -1,0 +1,1 @@
+SELECT * FROM orders TABLESAMPLE evil(5)

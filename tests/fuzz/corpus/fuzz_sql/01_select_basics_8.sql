@@ -1,0 +1,1 @@
+SELECT notes FROM customers

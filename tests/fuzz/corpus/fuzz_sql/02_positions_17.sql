@@ -1,0 +1,1 @@
+SELECT * FROM customers c LEFT JOIN LATERAL (SELECT amount FROM orders o WHERE o.customer_id = c.id LIMIT 1) x ON true

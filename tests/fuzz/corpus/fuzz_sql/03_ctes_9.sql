@@ -1,0 +1,1 @@
+SELECT * FROM (WITH tenants AS (SELECT 1 AS id) SELECT * FROM tenants) a, tenants b

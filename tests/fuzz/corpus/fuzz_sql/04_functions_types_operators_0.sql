@@ -1,0 +1,1 @@
+SELECT upper(name), length(name), substr(name, 2), btrim(name), md5(name), concat_ws(',', id, name) FROM tenants

@@ -1,0 +1,1 @@
+SELECT lower((SELECT pg_sleep(1)::text))

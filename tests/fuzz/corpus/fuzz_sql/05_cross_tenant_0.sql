@@ -1,0 +1,1 @@
+SELECT * FROM customers WHERE tenant_id = 'globex'

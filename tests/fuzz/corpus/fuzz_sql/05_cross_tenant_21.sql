@@ -1,0 +1,1 @@
+WITH x AS (SELECT tenant_id FROM orders) SELECT * FROM x WHERE tenant_id = 'globex'

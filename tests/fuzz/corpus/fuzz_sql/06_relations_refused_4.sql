@@ -1,0 +1,1 @@
+SELECT * FROM orders o, LATERAL (SELECT * FROM secret_table s WHERE s.id = o.id) x

@@ -1,0 +1,1 @@
+SELECT c.notes FROM customers c

@@ -1,0 +1,1 @@
+SELECT (c).evil_function FROM customers c

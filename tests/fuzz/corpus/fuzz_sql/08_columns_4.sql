@@ -1,0 +1,1 @@
+SELECT c.a FROM customers AS c(a)

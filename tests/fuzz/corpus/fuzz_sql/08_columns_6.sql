@@ -1,0 +1,1 @@
+SELECT c.*, t.* FROM customers c, tenants t

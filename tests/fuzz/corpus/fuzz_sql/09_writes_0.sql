@@ -1,0 +1,1 @@
+INSERT INTO orders (customer_id, amount, status) VALUES (1, 10.5, 'new')

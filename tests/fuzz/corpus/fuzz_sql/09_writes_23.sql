@@ -1,0 +1,1 @@
+INSERT INTO orders (customer_id, amount, status) SELECT 1, 1, 'a' UNION ALL SELECT 2, 2, 'b'

@@ -1,0 +1,1 @@
+UPDATE customers SET name = 'x' WHERE id IN (SELECT customer_id FROM orders WHERE amount > 100)

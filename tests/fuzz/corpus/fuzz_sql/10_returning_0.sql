@@ -1,0 +1,1 @@
+INSERT INTO customers (name, email, ssn) VALUES ('Zed', 'zed@acme.example', '999-99-9999') RETURNING *

@@ -1,0 +1,1 @@
+UPDATE customers c SET name = 'x' RETURNING c.notes

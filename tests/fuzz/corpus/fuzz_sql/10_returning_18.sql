@@ -1,0 +1,1 @@
+DELETE FROM orders o WHERE o.id = 1 RETURNING (SELECT name FROM customers c WHERE c.id = o.customer_id)

@@ -1,0 +1,1 @@
+UPDATE customers c SET name = 'x' WHERE c.id = 1 RETURNING *

@@ -1,0 +1,1 @@
+SET bytea_output = 'hex'

@@ -1,0 +1,1 @@
+PREPARE del AS DELETE FROM orders WHERE id = $1

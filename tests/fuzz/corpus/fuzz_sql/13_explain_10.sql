@@ -1,0 +1,1 @@
+EXPLAIN UPDATE orders SET status = 'x' WHERE id = 1

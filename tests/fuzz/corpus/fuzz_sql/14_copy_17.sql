@@ -1,0 +1,1 @@
+COPY customers (tenant_id, name, email) FROM STDIN

@@ -1,0 +1,1 @@
+COPY (DELETE FROM orders WHERE status = 'refunded' RETURNING id) TO STDOUT

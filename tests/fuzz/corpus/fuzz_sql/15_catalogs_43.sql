@@ -1,0 +1,1 @@
+SELECT c.relname FROM pg_catalog.pg_class AS c

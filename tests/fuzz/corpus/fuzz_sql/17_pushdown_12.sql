@@ -1,0 +1,1 @@
+SELECT id FROM orders o WHERE EXISTS (SELECT 1 FROM tenants t WHERE o.id = 5)
