@@ -3,9 +3,12 @@
 // fence (policy/sql/pushdown.h). Read by the proxy from pg_attribute, pg_operator and pg_proc.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "policy/model.h"
 
@@ -13,17 +16,30 @@ namespace tenantwall::policy {
 
 struct ColumnFacts {
   std::set<std::string> leakproof_equality;  // "schema.table.column"
+  // The foreign keys of every table, by its "schema.table" (policy/sql/foreign_key_guard.h).
+  std::map<std::string, std::vector<ForeignKey>> foreign_keys;
+  bool foreign_keys_read = false;  // false: writes to protected tables are refused
 
   friend bool operator==(const ColumnFacts&, const ColumnFacts&) = default;
 };
 
-// A copy of policy with each column's leakproof_equality set from facts (absent: false), and
-// the given version, so decisions cached for the old annotations are never reused.
+// A copy of policy with each column's leakproof_equality set from facts (absent: false), each
+// protected table's foreign keys, foreign_keys_pending unless they were read, and the given
+// version, so decisions cached for the old annotations are never reused.
 std::shared_ptr<const Policy> annotateColumns(const Policy& policy, const ColumnFacts& facts,
                                               std::uint64_t version);
 
 // The query that reads the facts, one row (schema, table, column) per column whose type has an
 // equality operator and only leakproof ones (counting types it is binary-coercible to).
 extern const char* const kLeakproofColumnsQuery;
+
+// The query that reads every foreign key, one row per key column: (schema, table, constraint,
+// referenced schema, referenced table, column, referenced column, column type schema, column
+// type name, position in the key from 1). Nine or more columns, so its rows cannot be mistaken
+// for kLeakproofColumnsQuery's when both run in one simple query.
+extern const char* const kForeignKeysQuery;
+
+// Adds one row of kForeignKeysQuery to facts; false when the row has another shape.
+bool addForeignKeyRow(ColumnFacts& facts, const std::vector<std::optional<std::string>>& row);
 
 }  // namespace tenantwall::policy

@@ -28,7 +28,8 @@ struct Context {
   const Principal& principal;
   const Policy& policy;
   Allowed& allowed;
-  int statements;  // in the whole string
+  int statements;                         // in the whole string
+  bool tenant_parameter_written = false;  // a parameter was written to a tenant column
 };
 
 // Returns the command name reported in Allowed::statement_kinds, or the refusal.
@@ -57,6 +58,12 @@ std::expected<std::string, PgError> query(pg_query::Node& statement, Context& co
   auto rewritten = sql::rewriteStatement(statement, context.principal, context.policy);
   if (!rewritten) return std::unexpected(rewritten.error());
   noteRelations(context, std::move(rewritten->relations));
+  context.tenant_parameter_written |= rewritten->tenant_parameter_written;
+  for (int parameter : rewritten->tenant_parameters) {
+    if (std::ranges::find(context.allowed.tenant_parameters, parameter) ==
+        context.allowed.tenant_parameters.end())
+      context.allowed.tenant_parameters.push_back(parameter);
+  }
   if (statement.has_insert_stmt()) return "INSERT";
   if (statement.has_update_stmt()) return "UPDATE";
   if (statement.has_delete_stmt()) return "DELETE";
@@ -94,9 +101,19 @@ std::expected<std::string, PgError> prepare(pg_query::Node& statement, Context& 
     if (auto s = sql::qualifyType(*type.mutable_type_name()); !s) return std::unexpected(s.error());
   }
   if (!prepared.has_query()) return std::unexpected(sql::unsupportedNode("PrepareStmt"));
+  const bool written_before = context.tenant_parameter_written;
   auto inner = dispatchNested(*prepared.mutable_query(), context,
                               {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"}, "PREPARE");
   if (!inner) return std::unexpected(inner.error());
+  // EXECUTE's arguments reach PostgreSQL unseen by a Bind: a tenant column cannot be written
+  // from them. (Compared with one, another tenant's id finds nothing past the fence.)
+  if (context.tenant_parameter_written && !written_before) {
+    return std::unexpected(protocol::makeError(
+        sqlstate::kInsufficientPrivilege,
+        "the tenant column cannot be set to a parameter of PREPARE",
+        "leave the tenant column out (tenantwall fills it in and limits every statement to your "
+        "tenant), or use the extended protocol, whose Bind values tenantwall checks"));
+  }
   return "PREPARE";
 }
 
@@ -300,6 +317,59 @@ std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int3
           "tenantwall policy",
           "send the parameter as text and compare names, or leave its type unspecified");
     }
+  }
+  return std::nullopt;
+}
+
+}  // namespace tenantwall::policy
+
+namespace tenantwall::policy {
+
+std::optional<protocol::PgError> checkTenantParameters(
+    const std::vector<int>& tenant_parameters, const std::vector<std::int16_t>& formats,
+    const std::vector<std::optional<std::string_view>>& values, std::string_view tenant) {
+  for (const int number : tenant_parameters) {
+    const auto index = static_cast<std::size_t>(number - 1);
+    if (number < 1 || index >= values.size()) {
+      return protocol::makeError(sqlstate::kProtocolViolation,
+                                 "bind message supplies " + std::to_string(values.size()) +
+                                     " parameters, but the tenant column needs parameter $" +
+                                     std::to_string(number));
+    }
+    const std::int16_t format =
+        formats.empty() ? 0 : (formats.size() == 1 ? formats[0] : formats.at(index));
+    if (format != 0 && format != 1)
+      return protocol::makeError(sqlstate::kProtocolViolation, "unsupported format code");
+    const auto& value = values[index];
+    if (!value) {
+      return protocol::makeError(
+          sqlstate::kInsufficientPrivilege,
+          "the tenant column cannot be NULL: parameter $" + std::to_string(number) + " is NULL",
+          "bind your own tenant's id, or leave the tenant column out");
+    }
+    if (*value == tenant) continue;
+    return protocol::makeError(
+        sqlstate::kInsufficientPrivilege,
+        "cross-tenant reference: parameter $" + std::to_string(number) +
+            " names a tenant outside your tenant",
+        "every statement is limited to your own tenant's rows; bind your own tenant's id");
+  }
+  return std::nullopt;
+}
+
+std::optional<protocol::PgError> checkTenantParameterTypes(
+    const std::vector<int>& tenant_parameters, const std::vector<std::int32_t>& type_oids) {
+  // unspecified, text, varchar, bpchar, name, unknown: a bound value's bytes are the text itself
+  static constexpr std::int32_t kTextTypes[] = {0, 25, 1043, 1042, 19, 705};
+  for (const int number : tenant_parameters) {
+    const auto index = static_cast<std::size_t>(number - 1);
+    if (number < 1 || index >= type_oids.size()) continue;
+    if (std::ranges::find(kTextTypes, type_oids[index]) != std::end(kTextTypes)) continue;
+    return protocol::makeError(
+        sqlstate::kInsufficientPrivilege,
+        "parameter $" + std::to_string(number) +
+            " holds the tenant column, so its type must be text (or left unspecified)",
+        "declare the parameter as text, or leave its type to PostgreSQL");
   }
   return std::nullopt;
 }

@@ -41,6 +41,11 @@ struct Allowed {
     std::string tenant;  // the principal's tenant id
   };
   std::optional<CopyIn> copy_in;
+
+  // Parameters ($n, 1-based) of an extended-protocol statement whose bound values must be the
+  // principal's tenant (`INSERT ... (tenant_col) VALUES ($1)`, `WHERE tenant_col = $1`): the
+  // proxy refuses a Bind that gives another value (checkTenantParameters).
+  std::vector<int> tenant_parameters;
 };
 
 // Either the SQL to forward, or the refusal with SQLSTATE, message and hint.
@@ -54,5 +59,18 @@ Decision decide(const Principal& principal, std::string_view sql, const Policy& 
 // (regclass, regproc, regrole, ...) resolve names server-side, outside the analysed SQL, so a
 // parameter of such a type could tell a hidden relation from a missing one: refused (42501).
 std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int32_t>& type_oids);
+
+// Checks a Bind's values of the parameters listed in Allowed::tenant_parameters: each must be
+// non-NULL and, in text or binary format (the bytes of a text value are the same in both),
+// exactly `tenant`; otherwise 42501, a cross-tenant reference. formats are the Bind's format
+// codes (none: all text; one: all that one; else one per parameter).
+std::optional<protocol::PgError> checkTenantParameters(
+    const std::vector<int>& tenant_parameters, const std::vector<std::int16_t>& formats,
+    const std::vector<std::optional<std::string_view>>& values, std::string_view tenant);
+
+// The declared types (Parse) of those parameters must be text-like or unspecified, so that the
+// bytes checked at Bind are the tenant id itself in either format (42501 otherwise).
+std::optional<protocol::PgError> checkTenantParameterTypes(
+    const std::vector<int>& tenant_parameters, const std::vector<std::int32_t>& type_oids);
 
 }  // namespace tenantwall::policy

@@ -3,6 +3,8 @@
 
 #include <string_view>
 
+#include "policy/sql/foreign_key_guard.h"
+
 namespace tenantwall::policy {
 namespace {
 
@@ -22,6 +24,22 @@ std::vector<protocol::ErrorField> scrubServerError(
   // invalid input syntax for type integer: "123-45-6789"; keep only the part before the value.
   const bool data_exception = sqlstate.starts_with("22");
   std::vector<protocol::ErrorField> out;
+  // A foreign key guard found the referenced row outside the tenant (policy/sql/
+  // foreign_key_guard.h): answer exactly as PostgreSQL does for a row that does not exist.
+  if (sqlstate == "22P02") {
+    for (const auto& [code, value] : fields) {
+      if (code != 'M') continue;
+      const auto marker = sql::readForeignKeyMarker(value);
+      if (!marker) break;
+      for (const auto& [kept_code, kept_value] : fields) {
+        if (kept_code == 'S' || kept_code == 'V') out.emplace_back(kept_code, kept_value);
+      }
+      out.emplace_back('C', "23503");
+      out.emplace_back('M', "insert or update on table \"" + marker->first +
+                                "\" violates foreign key constraint \"" + marker->second + "\"");
+      return out;
+    }
+  }
   for (const auto& [code, value] : fields) {
     if (!keptField(code)) continue;
     std::string kept = value;

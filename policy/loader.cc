@@ -15,6 +15,7 @@
 #include "policy/roles.h"
 #include "policy/shared_dataset.h"
 #include "policy/sql/row_rules.h"
+#include "policy/yaml_keys.h"
 #include "protocol/scram.h"
 
 namespace tenantwall::policy {
@@ -268,7 +269,7 @@ void checkRoleColumns(const Reader& r, const YAML::Node& at, const ProtectedTabl
 
 ColumnRule loadColumn(const Reader& r, const YAML::Node& item, const Policy& policy) {
   if (item.IsScalar()) return ColumnRule{item.Scalar(), std::nullopt};
-  r.expectKeys(item, {"name", "mask", "roles"}, "a column");
+  r.expectKeys(item, {"name", "mask", "roles", "pii"}, "a column");
   ColumnRule column{r.requiredString(item, "name", "a column"), std::nullopt};
   if (item["mask"]) {
     const std::string kind = r.requiredString(item, "mask", "column '" + column.name + "'");
@@ -278,6 +279,13 @@ ColumnRule loadColumn(const Reader& r, const YAML::Node& item, const Policy& pol
              "unknown mask '" + kind + "' (expected email, phone, ssn, redact, hash)");
   }
   if (item["roles"]) loadColumnRoles(r, item["roles"], column, policy);
+  // `pii: none` opts the column out of PII auto-detection (policy/pii_masks.h).
+  if (const YAML::Node pii = item["pii"]) {
+    if (!pii.IsScalar() || pii.Scalar() != "none")
+      r.fail(pii, "column '" + column.name +
+                      "': pii must be 'none' (it opts the column out of PII auto-detection)");
+    column.pii_opt_out = true;
+  }
   return column;
 }
 
@@ -497,6 +505,11 @@ std::shared_ptr<const Policy> loadPolicyText(std::string_view yaml_text, const s
   }
   const Reader r(source);
   if (!root.IsMap()) r.fail(root, "a policy must be a mapping with tenants, users and tables");
+  if (const auto duplicate = findDuplicateKey(root)) {
+    throw PolicyLoadError(source + ":" + std::to_string(duplicate->mark.line + 1) + ":" +
+                          std::to_string(duplicate->mark.column + 1) + ": key '" + duplicate->key +
+                          "' appears twice in the same mapping");
+  }
 
   auto policy = std::make_shared<Policy>();
   policy->source = source;

@@ -36,14 +36,33 @@ struct ColumnRule {
   std::map<std::string, RoleColumnAccess> role_access;
   // In a role view: the role may write the column (it sees it plainly, or may write masked).
   bool writable = true;
+  // `pii: none`: PII auto-detection never masks the column (policy/pii_masks.h).
+  bool pii_opt_out = false;
+  // Masked by PII auto-detection, not by the policy text: `mask` holds the finding's mask.
+  bool pii_masked = false;
+};
+
+// A foreign key of a protected table, as the live database has it (read by the proxy with the
+// column facts, policy/column_facts.h): writes must not point it at another tenant's row.
+struct ForeignKey {
+  std::string constraint;            // pg_constraint.conname
+  std::vector<std::string> columns;  // referencing columns, in key order
+  std::string referenced_schema;
+  std::string referenced_table;
+  std::vector<std::string> referenced_columns;  // in key order
+  // Each referencing column's type as {schema, name} (pg_type), to cast a written value to.
+  std::vector<std::vector<std::string>> column_types;
+
+  friend bool operator==(const ForeignKey&, const ForeignKey&) = default;
 };
 
 struct ProtectedTable {
   std::string schema;
   std::string name;
   std::string tenant_column;
-  std::vector<ColumnRule> columns;  // visible columns, in the order `*` shows them
-  std::vector<RowRule> rules;       // row rules (in a role view: only the role's)
+  std::vector<ColumnRule> columns;       // visible columns, in the order `*` shows them
+  std::vector<RowRule> rules;            // row rules (in a role view: only the role's)
+  std::vector<ForeignKey> foreign_keys;  // from the live database; empty until read
 
   const ColumnRule* findColumn(std::string_view column) const;
 };
@@ -57,7 +76,7 @@ struct User {
   std::string name;
   std::string tenant;
   std::string role;
-  std::string scram_verifier;  // "SCRAM-SHA-256$..." (see `tenantwall passwd`)
+  std::string scram_verifier;                   // "SCRAM-SHA-256$..." (see `tenantwall passwd`)
   std::vector<std::string> groups;              // for row rules (principal.groups)
   std::map<std::string, Attribute> attributes;  // for row rules (principal.attributes.X)
 };
@@ -89,15 +108,15 @@ struct JwtConfig {
 };
 
 struct Policy {
-  std::string source;   // file it was loaded from
-  std::string hash;     // SHA-256 hex of the file contents
+  std::string source;         // file it was loaded from
+  std::string hash;           // SHA-256 hex of the file contents
   std::uint64_t version = 0;  // increases with every successful load in one process
   std::vector<Tenant> tenants;
   std::map<std::string, User> users;                       // by name
   std::map<std::string, ProtectedTable> protected_tables;  // by "schema.name"
   std::set<std::string> reference_tables;                  // "schema.name": read-only, shared
   std::optional<JwtConfig> jwt;                            // absent: no bearer tokens
-  std::vector<CertificateMapping> certificates;           // client certificates -> users
+  std::vector<CertificateMapping> certificates;            // client certificates -> users
   std::map<std::string, SharedDataset> shared_datasets;    // by "schema.name" (issue 10)
   std::string author;  // who wrote this version (`author:`), for reviewed policy changes
   std::map<std::string, Role> roles;  // by name; the defaults of policy/roles.h when not given
@@ -105,6 +124,9 @@ struct Policy {
   // live-schema check (policy/schema_check.h).
   std::map<std::string, SourcePosition> positions;
   RoleViews role_views;
+  // Set by the proxy while it has not yet read the database's foreign keys: writes to protected
+  // tables are refused until then (policy/sql/foreign_key_guard.h). A loaded file leaves it off.
+  bool foreign_keys_pending = false;
 
   const ProtectedTable* findProtected(std::string_view schema, std::string_view name) const;
   bool isReference(std::string_view schema, std::string_view name) const;

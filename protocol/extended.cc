@@ -49,6 +49,12 @@ class Cursor {
     rest_.remove_prefix(n);
     return true;
   }
+  bool bytes(std::size_t n, std::string_view& out) {
+    if (rest_.size() < n) return false;
+    out = rest_.substr(0, n);
+    rest_.remove_prefix(n);
+    return true;
+  }
   bool done() const { return rest_.empty(); }
 
  private:
@@ -85,13 +91,20 @@ std::expected<BindTarget, PgError> parseBind(std::string_view body) {
   Cursor c(body);
   BindTarget t;
   std::int16_t formats = 0, params = 0, results = 0;
-  if (!c.cstring(t.portal) || !c.cstring(t.statement) || !c.int16(formats) || formats < 0 ||
-      !c.skip(2 * static_cast<std::size_t>(formats)) || !c.int16(params) || params < 0)
+  if (!c.cstring(t.portal) || !c.cstring(t.statement) || !c.int16(formats) || formats < 0)
     return std::unexpected(malformed("Bind"));
+  for (int i = 0; i < formats; ++i) {
+    std::int16_t format = 0;
+    if (!c.int16(format)) return std::unexpected(malformed("Bind"));
+    t.formats.push_back(format);
+  }
+  if (!c.int16(params) || params < 0) return std::unexpected(malformed("Bind"));
   for (int i = 0; i < params; ++i) {
     std::int32_t len = 0;
-    if (!c.int32(len) || len < -1 || (len > 0 && !c.skip(static_cast<std::size_t>(len))))
+    std::string_view value;
+    if (!c.int32(len) || len < -1 || (len >= 0 && !c.bytes(static_cast<std::size_t>(len), value)))
       return std::unexpected(malformed("Bind"));
+    t.values.push_back(len < 0 ? std::nullopt : std::optional<std::string_view>(value));
   }
   if (!c.int16(results) || results < 0 || !c.skip(2 * static_cast<std::size_t>(results)) ||
       !c.done())

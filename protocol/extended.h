@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,8 @@ struct ParseMessage {
 struct BindTarget {
   std::string_view portal;
   std::string_view statement;
+  std::vector<std::int16_t> formats;                    // parameter format codes, as sent
+  std::vector<std::optional<std::string_view>> values;  // nullopt: NULL
 };
 
 // Describe and Close name a statement ('S') or a portal ('P').

@@ -11,6 +11,7 @@ inline constexpr std::string_view kConnectionFailure = "08006";
 inline constexpr std::string_view kConnectionRejected = "08004";
 inline constexpr std::string_view kProtocolViolation = "08P01";
 inline constexpr std::string_view kInvalidParameterValue = "22023";
+inline constexpr std::string_view kCharacterNotInRepertoire = "22021";
 inline constexpr std::string_view kInvalidSqlStatementName = "26000";
 inline constexpr std::string_view kInvalidAuthorizationSpecification = "28000";
 inline constexpr std::string_view kInvalidPassword = "28P01";

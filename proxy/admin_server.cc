@@ -306,6 +306,11 @@ awaitable<AdminResponse> AdminServer::onMetrics(const AdminRequest&, const std::
   MetricsSample sample;
   sample.decision_cache_hits = state_->decisions.hits();
   sample.decision_cache_misses = state_->decisions.misses();
+  const PoolStats pool = state_->pool.stats();
+  sample.pool_size = pool.size;
+  sample.pool_in_use = pool.in_use;
+  sample.pool_idle = pool.idle;
+  sample.pool_waits = pool.waits;
   if (const AuditLog* log = state_->audit.get()) {
     sample.audit_enabled = true;
     sample.audit_healthy = log->healthy();

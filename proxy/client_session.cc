@@ -4,6 +4,7 @@
 // client after start-up, so writes never interleave; both run on the session's strand.
 #include "proxy/client_session.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -70,7 +71,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ~ClientSession() {
     state_->drain.remove(id_);
     state_->metrics.sessionEnded();
-    if (backend_) state_->metrics.backendClosed();
+    if (backend_) {
+      state_->metrics.backendClosed();
+      state_->pool.dropped();
+    }
     if (client_key_.pid != 0) state_->cancel_keys.remove(client_key_.pid);
     state_->connections.fetch_sub(1);
   }
@@ -97,6 +101,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   awaitable<void> clientPump();
   awaitable<void> backendPump();
   awaitable<void> closeClient();
+  // pool.mode session: the client has left and PostgreSQL owes it nothing, so the connection
+  // may be reset and pooled (backend_pool.h) instead of closed.
+  bool poolable() const {
+    return state_->pool.pooling() && copy_allowed_.empty() && !copy_in_ && !copy_failed_ &&
+           !unsynced_ && !state_->drain.draining();
+  }
+  awaitable<bool> startReset();
   // Idle: outside a transaction with no answer pending, so closing loses nothing.
   bool idle() const { return transaction_status_ == 'I' && copy_allowed_.empty() && !copy_in_; }
   void closeIfIdle();
@@ -138,6 +149,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string current_frame_;  // raw bytes of the message being handled
   RefusalBook refusals_;
   std::set<std::string, std::less<>> statements_;  // created through this proxy session
+  // Per statement: parameters whose bound value must be the principal's tenant (checked at Bind).
+  std::map<std::string, std::vector<int>, std::less<>> tenant_parameters_;
   std::set<std::string, std::less<>> portals_;
   bool discarding_ = false;  // an extended-protocol message was refused: skip until Sync
   // Which COPY PostgreSQL may start in each answer still to come, one entry per Query or Sync
@@ -145,8 +158,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   enum class CopyAllowed { kNone, kOut, kIn };
   std::deque<CopyAllowed> copy_allowed_;
   std::optional<policy::CopyInGuard> copy_in_;  // rows of a COPY FROM STDIN being checked
-  bool copy_failed_ = false;      // refused mid-COPY: drop the client's rows until CopyDone/Fail
-  bool closing_ = false;          // the client said goodbye: a backend close is expected
+  bool copy_failed_ = false;  // refused mid-COPY: drop the client's rows until CopyDone/Fail
+  bool closing_ = false;      // the client said goodbye: a backend close is expected
+  bool unsynced_ = false;     // extended-protocol messages were forwarded since the last Sync
+  std::vector<std::pair<std::string, std::string>> forwarded_;  // startup params; the pool key
+  std::optional<ResetCheck> reset_;                // the client left: resetting for the pool
+  std::optional<asio::steady_timer> reset_timer_;  // closes a backend that does not answer
   std::optional<PgError> fatal_;  // set by the client pump for the backend pump to deliver
   char transaction_status_ = 'I';
 };
@@ -175,7 +192,7 @@ awaitable<void> ClientSession::sendFatal(const PgError& error) {
 }
 
 void ClientSession::closeIfIdle() {
-  if (!idle() || fatal_) return;
+  if (!idle() || fatal_ || !backend_ || reset_) return;
   // The backend pump delivers fatal_ to the client once the backend side is closed.
   fatal_ = protocol::makeFatal(sqlstate::kAdminShutdown,
                                "terminating connection due to administrator command",
@@ -194,8 +211,17 @@ awaitable<bool> ClientSession::startTls() {
   auto context = state_->client_tls->current();
   const auto ec = co_await socket_.handshakeAsServer(std::move(context), std::chrono::seconds(10));
   if (ec) {
+    const auto failure = describeHandshakeFailure(socket_.tlsHandle(), ec);
     logLine(LogLevel::kWarn, "session " + std::to_string(id_) + " (" + client_address_ +
-                                 "): TLS handshake failed: " + ec.message());
+                                 "): TLS handshake failed: " + failure.text);
+    if (failure.certificate) {
+      // A refused client certificate is a failed login, though no user was named yet; the
+      // client learns it from the TLS alert (there is no SQLSTATE).
+      policy::AuditEvent event = auditEvent("auth", "fail");
+      event.reason = "TLS handshake: " + failure.text;
+      audit(std::move(event));
+      state_->metrics.authenticated(false);
+    }
     co_return false;
   }
   logLine(LogLevel::kInfo, "session " + std::to_string(id_) + " (" + client_address_ +
@@ -417,17 +443,17 @@ awaitable<bool> ClientSession::authenticateCertificate(
     event.policy_version = policy->version;
     audit(std::move(event));
     state_->metrics.authenticated(false);
-    co_await sendFatal(protocol::makeFatal(
-        sqlstate::kInvalidAuthorizationSpecification,
-        "certificate authentication failed for user \"" + user + "\"",
-        other ? "the client certificate is mapped to another user"
-              : "the client certificate is not mapped to a tenantwall user"));
+    co_await sendFatal(
+        protocol::makeFatal(sqlstate::kInvalidAuthorizationSpecification,
+                            "certificate authentication failed for user \"" + user + "\"",
+                            other ? "the client certificate is mapped to another user"
+                                  : "the client certificate is not mapped to a tenantwall user"));
     co_return false;
   }
   principal_ = policy::principalOf(*known);
   policy::AuditEvent event = auditEvent("auth", "ok");
-  event.reason = described + " (" + std::string(policy::certificateFieldName((*match)->field)) +
-                 " match)";
+  event.reason =
+      described + " (" + std::string(policy::certificateFieldName((*match)->field)) + " match)";
   event.policy_version = policy->version;
   audit(std::move(event));
   state_->metrics.authenticated(true);
@@ -447,7 +473,7 @@ awaitable<void> ClientSession::run() {
   }
   if (!co_await authenticate(user)) co_return;
 
-  auto backend = co_await connectBackend(state_->backendConfig(), forwarded);
+  auto backend = co_await state_->pool.acquire(state_->backendConfig(), forwarded);
   if (!backend) {
     state_->metrics.backendConnectFailed();
     logLine(LogLevel::kError, tag() + ": backend connection failed: " + backend.error());
@@ -456,7 +482,7 @@ awaitable<void> ClientSession::run() {
     co_return;
   }
   backend_.emplace(std::move(*backend));
-  state_->metrics.backendConnected();
+  forwarded_ = std::move(forwarded);
   backend_reader_.emplace(backend_->socket, protocol::kDefaultMaxMessage);
   client_key_ = state_->cancel_keys.add(BackendKey{backend_->pid, backend_->key});
   logLine(LogLevel::kInfo, tag() + ": authenticated, tenant " + principal_.tenant);
@@ -524,15 +550,46 @@ awaitable<void> ClientSession::clientPump() {
       fatal_ = handled.error();
       break;
     }
+    if (entry->extended) unsynced_ = true;
+    if (tag_byte == protocol::ftag::kSync) unsynced_ = false;
   }
   // Ending: whatever was analysed goes out, then the backend is told goodbye (or, on a fatal
   // error, cut off so the backend pump delivers the error and closes the client).
   closing_ = !fatal_;
+  if (!fatal_ && poolable()) {
+    co_await startReset();
+    co_return;
+  }
   if (!fatal_) protocol::appendTerminate(to_backend_);
   if (!to_backend_.empty()) co_await writeAll(backend_->socket, to_backend_);
   boost::system::error_code ignored;
   backend_->socket.shutdown(tcp::socket::shutdown_send, ignored);
   if (fatal_) backend_->socket.close(ignored);
+}
+
+// The client has gone: its cancel key dies now (a late cancel must not reach the next client),
+// and the reset goes out; the backend pump checks the answers and pools or closes the backend.
+awaitable<bool> ClientSession::startReset() {
+  if (client_key_.pid != 0) state_->cancel_keys.remove(client_key_.pid);
+  client_key_.pid = 0;
+  reset_.emplace();
+  to_backend_ += ResetCheck::request();
+  reset_timer_.emplace(co_await asio::this_coro::executor);
+  reset_timer_->expires_after(std::chrono::milliseconds(state_->config.backend.connect_timeout_ms));
+  reset_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || !self->backend_) return;
+    logLine(LogLevel::kWarn, self->tag() + ": backend reset timed out; closing it");
+    boost::system::error_code ignored;
+    self->backend_->socket.close(ignored);
+  });
+  const bool written = co_await writeAll(backend_->socket, to_backend_);
+  to_backend_.clear();
+  if (!written && backend_) {
+    boost::system::error_code ignored;
+    backend_->socket.close(ignored);
+  }
+  co_return written;
 }
 
 void ClientSession::refuse(PgError error, bool extended, std::string_view marker_statement) {
@@ -676,7 +733,13 @@ Handled ClientSession::onParse(std::string_view body) {
                                     "cannot insert multiple commands into a prepared statement"));
     return {};
   }
+  if (auto wrong =
+          policy::checkTenantParameterTypes(decision->tenant_parameters, parse->param_types)) {
+    refuseParse(std::move(*wrong));
+    return {};
+  }
   statements_.emplace(parse->statement);
+  tenant_parameters_.insert_or_assign(std::string(parse->statement), decision->tenant_parameters);
   protocol::appendParse(to_backend_, parse->statement, decision->sql, parse->param_types);
   return {};
 }
@@ -690,6 +753,13 @@ Handled ClientSession::onBind(std::string_view body) {
                "prepared statement \"" + std::string(bind->statement) + "\" does not exist"),
            true);
     return {};
+  }
+  if (const auto it = tenant_parameters_.find(bind->statement); it != tenant_parameters_.end()) {
+    if (auto refusal = policy::checkTenantParameters(it->second, bind->formats, bind->values,
+                                                     principal_.tenant)) {
+      refuse(std::move(*refusal), true);
+      return {};
+    }
   }
   portals_.emplace(bind->portal);
   to_backend_.append(current_frame_);
@@ -863,14 +933,24 @@ bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view ra
 awaitable<void> ClientSession::backendPump() {
   FrameReader& backend = *backend_reader_;
   std::string out;
+  bool released = false;
   for (;;) {
     const std::string_view pending = backend.pending();
     std::size_t pos = 0;
     out.clear();
     bool broken = false;
+    auto verdict = ResetCheck::Verdict::kMore;
     for (;;) {
       auto decoded = protocol::decodeFrame(pending.substr(pos));
       if (decoded.status == protocol::DecodeStatus::kNeedMore) break;
+      if (reset_) {
+        // The client has left: PostgreSQL's answers to the reset are checked, never relayed.
+        verdict = decoded.status == protocol::DecodeStatus::kInvalid ? ResetCheck::Verdict::kDirty
+                                                                     : reset_->feed(decoded.frame);
+        if (verdict != ResetCheck::Verdict::kDirty) pos += decoded.frame.size;
+        if (verdict != ResetCheck::Verdict::kMore) break;
+        continue;
+      }
       if (decoded.status == protocol::DecodeStatus::kInvalid ||
           !relayFrame(decoded.frame, pending.substr(pos, decoded.frame.size), out)) {
         broken = true;
@@ -879,6 +959,20 @@ awaitable<void> ClientSession::backendPump() {
       pos += decoded.frame.size;
     }
     backend.consume(pos);
+    if (reset_) {
+      if (verdict == ResetCheck::Verdict::kClean) {
+        // Clean only if nothing follows the final ReadyForQuery.
+        released = backend.buffered() == 0;
+        if (!released) logLine(LogLevel::kWarn, tag() + ": data after the backend reset");
+        break;
+      }
+      if (verdict == ResetCheck::Verdict::kDirty) {
+        logLine(LogLevel::kWarn, tag() + ": backend reset failed; closing it");
+        break;
+      }
+      if (!co_await backend.fill()) break;
+      continue;
+    }
     if (!out.empty() && !co_await writeAll(socket_, out)) break;
     if (state_->drain.draining() && idle() && !fatal_) {
       co_await sendFatal(protocol::makeFatal(sqlstate::kAdminShutdown,
@@ -902,6 +996,24 @@ awaitable<void> ClientSession::backendPump() {
     }
   }
   co_await closeClient();
+  if (released && backend_->socket.lowest_layer().is_open()) {
+    reset_timer_->cancel();
+    // PostgreSQL's reports during the reset (settings back to their start-up values) are what
+    // the next client's ParameterStatus shows.
+    for (const auto& [name, value] : reset_->parameters()) {
+      auto& params = backend_->parameters;
+      auto it = std::find_if(params.begin(), params.end(),
+                             [&](const auto& p) { return p.first == name; });
+      if (it != params.end())
+        it->second = value;
+      else
+        params.emplace_back(name, value);
+    }
+    backend_reader_.reset();
+    state_->pool.release(forwarded_, std::move(*backend_));
+    backend_.reset();
+    co_return;
+  }
   boost::system::error_code ignored;
   backend_->socket.close(ignored);
 }

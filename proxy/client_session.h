@@ -12,6 +12,7 @@
 #include "policy/decision_cache.h"
 #include "proxy/asio.h"
 #include "proxy/audit_log.h"
+#include "proxy/backend_pool.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
@@ -50,6 +51,7 @@ struct ServerState {
   policy::DecisionCache decisions;
   std::unique_ptr<AuditLog> audit;  // null when the audit log is disabled
   Metrics metrics;
+  BackendPool pool{config.pool, metrics};  // pool.mode none: connects per session
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_session_id{1};
   DrainRegistry drain;

@@ -14,7 +14,8 @@ awaitable<std::expected<policy::ColumnFacts, std::string>> readColumnFacts(
   auto connection = co_await connectBackend(config, params);
   if (!connection) co_return std::unexpected(connection.error());
   std::string out;
-  protocol::appendQuery(out, policy::kLeakproofColumnsQuery);
+  protocol::appendQuery(
+      out, std::string(policy::kLeakproofColumnsQuery) + "; " + policy::kForeignKeysQuery);
   boost::system::error_code ec;
   co_await asio::async_write(connection->socket, asio::buffer(out),
                              asio::redirect_error(use_awaitable, ec));
@@ -30,9 +31,11 @@ awaitable<std::expected<policy::ColumnFacts, std::string>> readColumnFacts(
     const auto& frame = read.frame;
     if (frame.tag == protocol::btag::kDataRow) {
       auto row = protocol::parseDataRow(frame.body);
-      if (!row || row->size() != 3 || !(*row)[0] || !(*row)[1] || !(*row)[2])
+      if (row && row->size() == 3 && (*row)[0] && (*row)[1] && (*row)[2]) {
+        facts.leakproof_equality.insert(*(*row)[0] + "." + *(*row)[1] + "." + *(*row)[2]);
+      } else if (!row || !policy::addForeignKeyRow(facts, *row)) {
         co_return std::unexpected(std::string("unexpected column facts row"));
-      facts.leakproof_equality.insert(*(*row)[0] + "." + *(*row)[1] + "." + *(*row)[2]);
+      }
     } else if (frame.tag == protocol::btag::kErrorResponse) {
       auto fields = protocol::parseErrorFields(frame.body);
       failure = fields ? protocol::errorField(*fields, 'M') : "error response";
@@ -45,6 +48,7 @@ awaitable<std::expected<policy::ColumnFacts, std::string>> readColumnFacts(
   co_await asio::async_write(connection->socket, asio::buffer(out),
                              asio::redirect_error(use_awaitable, ec));
   if (!failure.empty()) co_return std::unexpected("column facts query failed: " + failure);
+  facts.foreign_keys_read = true;
   co_return facts;
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "policy/yaml_keys.h"
 #include "proxy/audit_log.h"
 
 namespace tenantwall::proxy {
@@ -123,6 +124,19 @@ const Setting kSettings[] = {
      }},
     {"backend.tls", "ca_file",
      [](Config& c, const YAML::Node& n) { c.backend.tls.ca_file = text(n); }},
+    {"pool", "mode",
+     [](Config& c, const YAML::Node& n) {
+       c.pool.mode = static_cast<PoolMode>(oneOf(n, {"none", "session", "transaction"}));
+       if (c.pool.mode == PoolMode::kTransaction)
+         throw YAML::Exception(n.Mark(),
+                               "pool.mode transaction is not supported yet; use session or none");
+     }},
+    {"pool", "size",
+     [](Config& c, const YAML::Node& n) { c.pool.size = number<std::size_t>(n, 1, 100000); }},
+    {"pool", "idle_timeout_ms",
+     [](Config& c, const YAML::Node& n) {
+       c.pool.idle_timeout_ms = number<std::uint32_t>(n, 1000, 86400000);
+     }},
     {"backend.tls", "server_name",
      [](Config& c, const YAML::Node& n) { c.backend.tls.server_name = text(n); }},
 };
@@ -207,6 +221,8 @@ Config loadConfigFile(const std::string& path) {
   }
   Config config;
   config.source = path;
+  if (const auto duplicate = policy::findDuplicateKey(root))
+    fail(path, duplicate->mark, "key '" + duplicate->key + "' appears twice in the same mapping");
   try {
     checkKeys(path, root, "");
     for (const auto& s : kSettings) {

@@ -81,6 +81,19 @@ struct ApprovalConfig {
   std::string approvers_dir;  // <id>.pem public keys; resolved like policy; read at start-up
 };
 
+// The backend connection pool (proxy/backend_pool.h), `pool` section.
+enum class PoolMode {
+  kNone,         // every client session opens and closes its own backend connection
+  kSession,      // a client holds a pooled connection from login to disconnect, reset after
+  kTransaction,  // refused at load: not implemented yet
+};
+
+struct PoolConfig {
+  PoolMode mode = PoolMode::kNone;
+  std::size_t size = 100;                 // connections to backend.database, in use or idle
+  std::uint32_t idle_timeout_ms = 60000;  // idle pooled connections older than this are closed
+};
+
 struct Config {
   std::string source;  // the file this came from
   std::string listen_host = "127.0.0.1";
@@ -98,6 +111,7 @@ struct Config {
   AdminConfig admin;
   ApprovalConfig approval;
   TlsConfig tls;
+  PoolConfig pool;
 };
 
 class ConfigError : public std::runtime_error {

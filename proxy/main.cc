@@ -10,6 +10,7 @@
 #include "proxy/config.h"
 #include "proxy/explain_cli.h"
 #include "proxy/policy_cli.h"
+#include "proxy/scan_cli.h"
 #include "proxy/server.h"
 
 #ifndef TENANTWALL_VERSION
@@ -34,6 +35,10 @@ Usage:
   tenantwall schema (--config F | --policy P) --principal USER [--format text] [--offline]
                                     the tables, columns (masked marked, hidden absent), types,
                                     foreign keys and comments USER may see, as JSON or text
+  tenantwall scan --config F [--json]
+                                    PII auto-detection report: columns of protected tables
+                                    that look like emails, phones, SSNs, cards or IBANs, with
+                                    evidence and action (masked by default, opted out, ...)
   tenantwall policy diff OLD NEW    who gains or loses access to what between two policies
   tenantwall policy sign --key KEY.pem --signer ID FILE
                                     append an approval signature to FILE.sig
@@ -88,6 +93,8 @@ int main(int argc, char** argv) {
       return tenantwall::proxy::explainCommand(argc - 1, argv + 1, std::cout, std::cerr);
     if (arg == "policy" && i == 1)
       return tenantwall::proxy::policyCommand(argc - 1, argv + 1, std::cout, std::cerr);
+    if (arg == "scan" && i == 1)
+      return tenantwall::proxy::scanCommand(argc - 1, argv + 1, std::cout, std::cerr);
     if (arg == "schema" && i == 1)
       return tenantwall::proxy::schemaCommand(argc - 1, argv + 1, std::cout, std::cerr);
     if (arg == "check-policy" && i == 1) {

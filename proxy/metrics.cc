@@ -74,7 +74,16 @@ Metrics::Metrics()
       audit_failures_(counter(*registry_, "tenantwall_audit_failures_total",
                               "Audit log write failures and dropped events.")),
       audit_healthy_(gauge(*registry_, "tenantwall_audit_healthy",
-                           "1 while the audit log is written (or disabled), else 0.")) {
+                           "1 while the audit log is written (or disabled), else 0.")),
+      pool_size_(gauge(*registry_, "tenantwall_pool_size",
+                       "pool.size: the most pooled backend connections (0: pool.mode none).")),
+      pool_in_use_(gauge(*registry_, "tenantwall_pool_in_use",
+                         "Pooled backend connections held by client sessions.")),
+      pool_idle_(gauge(*registry_, "tenantwall_pool_idle",
+                       "Pooled backend connections idle, reset and ready for reuse.")),
+      pool_waits_(counter(*registry_, "tenantwall_pool_waits_total",
+                          "Client logins that waited because every pooled connection was in "
+                          "use.")) {
   audit_healthy_.Set(1);
   policy_status_.loaded_at = std::chrono::system_clock::now();
 }
@@ -138,6 +147,10 @@ std::string Metrics::render(const MetricsSample& sample) {
     catchUp(cache_misses_, sample.decision_cache_misses);
     catchUp(audit_failures_, sample.audit_failures);
     audit_healthy_.Set(!sample.audit_enabled || sample.audit_healthy ? 1 : 0);
+    pool_size_.Set(static_cast<double>(sample.pool_size));
+    pool_in_use_.Set(static_cast<double>(sample.pool_in_use));
+    pool_idle_.Set(static_cast<double>(sample.pool_idle));
+    catchUp(pool_waits_, sample.pool_waits);
   }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());

@@ -25,6 +25,11 @@ struct MetricsSample {
   std::uint64_t audit_failures = 0;
   bool audit_enabled = false;
   bool audit_healthy = true;
+  // The backend pool (proxy/backend_pool.h); size 0 when pool.mode is none.
+  std::uint64_t pool_size = 0;
+  std::uint64_t pool_in_use = 0;
+  std::uint64_t pool_idle = 0;
+  std::uint64_t pool_waits = 0;
 };
 
 // What /policy reports besides the snapshot itself.
@@ -86,6 +91,10 @@ class Metrics {
   prometheus::Gauge& policy_version_;
   prometheus::Counter& audit_failures_;
   prometheus::Gauge& audit_healthy_;
+  prometheus::Gauge& pool_size_;
+  prometheus::Gauge& pool_in_use_;
+  prometheus::Gauge& pool_idle_;
+  prometheus::Counter& pool_waits_;
 
   mutable std::mutex mutex_;  // render()'s catch-up and the policy status
   PolicyStatus policy_status_;

@@ -71,6 +71,12 @@ std::string PolicyStore::reload() {
     }
     schema_warning_ = std::move(schema_warning);
     auto next = policy::annotateColumns(*loaded, facts_, loaded->version);
+    if (pii_source_) {
+      PiiResult pii{pii_source_(*next), {}};
+      pii.report = policy::piiReport(*next, pii.scan.findings);
+      next = policy::applyPiiFindings(*next, pii.scan.findings);
+      pii_ = std::move(pii);
+    }
     if (const auto running = current_.load()) {
       change.first = false;
       change.diff = policy::policyDiff(*running, *next);
@@ -101,6 +107,16 @@ bool PolicyStore::applyColumnFacts(policy::ColumnFacts facts) {
 void PolicyStore::setSchemaSource(SchemaSource source) {
   std::lock_guard lock(reload_mutex_);
   schema_source_ = std::move(source);
+}
+
+void PolicyStore::setPiiSource(PiiSource source) {
+  std::lock_guard lock(reload_mutex_);
+  pii_source_ = std::move(source);
+}
+
+PolicyStore::PiiResult PolicyStore::lastPiiScan() const {
+  std::lock_guard lock(reload_mutex_);
+  return pii_;
 }
 
 std::string PolicyStore::lastSchemaWarning() const {

@@ -16,6 +16,7 @@
 
 #include "policy/column_facts.h"
 #include "policy/model.h"
+#include "policy/pii_masks.h"
 #include "policy/policy_signature.h"
 #include "policy/schema_check.h"
 
@@ -51,6 +52,17 @@ class PolicyStore {
   // (or no schema source is set).
   std::string lastSchemaWarning() const;
 
+  // PII auto-detection (policy/pii_masks.h): every load scans with the new policy before it is
+  // swapped in and masks what the scan finds by default, so no snapshot ever shows a detected
+  // column unmasked. The scan of the last successful load, with its report.
+  using PiiSource = std::function<policy::PiiScan(const policy::Policy&)>;
+  void setPiiSource(PiiSource source);  // before the first reload
+  struct PiiResult {
+    policy::PiiScan scan;
+    std::vector<policy::PiiReportEntry> report;
+  };
+  PiiResult lastPiiScan() const;
+
   // From now on every load needs an approval signature in <path>.sig (call before the first).
   void requireApproval(policy::ApproverKeys approvers);
   bool approvalRequired() const { return approvers_ != nullptr; }
@@ -74,6 +86,8 @@ class PolicyStore {
   std::optional<AcceptedFile> current_file_, previous_file_;  // guarded by reload_mutex_
   PolicyChange last_change_;                                  // guarded by reload_mutex_
   SchemaSource schema_source_;                                // set before serving
+  PiiSource pii_source_;                                      // set before serving
+  PiiResult pii_;                                             // guarded by reload_mutex_
   std::string schema_warning_;                                // guarded by reload_mutex_
 };
 

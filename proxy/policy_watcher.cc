@@ -16,8 +16,14 @@ PolicyWatcher::PolicyWatcher(asio::io_context& io, std::string path,
                              std::chrono::milliseconds interval, std::function<void()> on_change)
     : timer_(io), path_(std::move(path)), on_change_(std::move(on_change)), interval_(interval) {}
 
+void PolicyWatcher::watchAlso(std::function<std::vector<std::string>()> paths) {
+  also_ = std::move(paths);
+}
+
 void PolicyWatcher::start() {
   last_ = stampOf(path_);
+  if (also_)
+    for (const auto& path : also_()) last_also_[path] = stampOf(path);
   schedule();
 }
 
@@ -37,9 +43,18 @@ void PolicyWatcher::schedule() {
 
 void PolicyWatcher::check() {
   const FileStamp now = stampOf(path_);
-  if (now == last_) return;
+  bool changed = now != last_;
   last_ = now;
-  on_change_();
+  if (also_) {
+    std::map<std::string, FileStamp> stamps;
+    for (const auto& path : also_()) {
+      stamps[path] = stampOf(path);
+      const auto before = last_also_.find(path);
+      changed = changed || (before != last_also_.end() && before->second != stamps[path]);
+    }
+    last_also_ = std::move(stamps);
+  }
+  if (changed) on_change_();
 }
 
 }  // namespace tenantwall::proxy

@@ -6,7 +6,9 @@
 #include <sys/types.h>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "proxy/asio.h"
 
@@ -28,6 +30,10 @@ class PolicyWatcher {
   // on_change runs on the io_context when the file at path changes or disappears.
   PolicyWatcher(asio::io_context& io, std::string path, std::chrono::milliseconds interval,
                 std::function<void()> on_change);
+  // Files the policy reads besides itself (the JWT key set), asked for again on every poll: a
+  // change of one of them reloads too. A file that only joins the list (a new policy names it)
+  // does not.
+  void watchAlso(std::function<std::vector<std::string>()> paths);
   void start();
   void stop();
 
@@ -40,6 +46,8 @@ class PolicyWatcher {
   std::function<void()> on_change_;
   std::chrono::milliseconds interval_;
   FileStamp last_;
+  std::function<std::vector<std::string>()> also_;
+  std::map<std::string, FileStamp> last_also_;
   bool stopped_ = false;
 };
 

@@ -4,9 +4,11 @@
 #include <csignal>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "protocol/encoder.h"
@@ -16,6 +18,7 @@
 #include "proxy/client_session.h"
 #include "proxy/column_facts_reader.h"
 #include "proxy/log.h"
+#include "proxy/pii_scan.h"
 #include "proxy/policy_watcher.h"
 #include "proxy/service_query.h"
 
@@ -53,7 +56,8 @@ awaitable<void> acceptLoop(tcp::acceptor& acceptor, std::shared_ptr<ServerState>
 // Reads which columns' equality is leakproof (what may be pushed into a fence), at start and
 // then every minute so a schema change is seen without a restart; a failure keeps what was
 // known (at first nothing: no pushdown, correct answers, slower point queries).
-awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state) {
+awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state,
+                                   std::function<void()> after_first_read) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   bool failing = false;
   for (;;) {
@@ -82,6 +86,7 @@ awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state) {
               "cannot read column facts (no predicate pushdown until then): " + facts.error());
       failing = true;
     }
+    if (after_first_read) std::exchange(after_first_read, {})();  // facts applied (or failed)
     timer.expires_after(failing ? std::chrono::seconds(5) : std::chrono::seconds(60));
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -134,6 +139,15 @@ std::string describeChange(const PolicyChange& change, policy::AuditEvent& event
   return out;
 }
 
+// What PII auto-detection found on the last load and did about it (policy/pii_masks.h), logged
+// and returned for the load's audit event: names, kinds, counts and shares, never a value.
+std::string reportPiiScan(const ServerState& state) {
+  const auto pii = state.policies.lastPiiScan();
+  std::string summary = policy::piiSummary(pii.report, pii.scan);
+  logLine(pii.scan.warning.empty() ? LogLevel::kInfo : LogLevel::kWarn, summary);
+  return summary;
+}
+
 // Reloads the policy, keeping the running one on failure; says so in the log, the audit log
 // and the metrics. Returns the error, empty on success.
 std::string reloadPolicy(ServerState& state, std::string_view trigger) {
@@ -151,7 +165,7 @@ std::string reloadPolicy(ServerState& state, std::string_view trigger) {
       logLine(LogLevel::kWarn, warning);
     event.decision = "ok";
     event.reason = "reloaded (" + std::string(trigger) + "), sha256 " + current->hash +
-                   describeChange(state.policies.lastChange(), event);
+                   describeChange(state.policies.lastChange(), event) + "; " + reportPiiScan(state);
   } else {
     logLine(LogLevel::kError, "policy reload rejected (" + std::string(trigger) +
                                   "), keeping the running policy: " + error);
@@ -171,6 +185,12 @@ int runServer(const Config& config) {
     state->policies.setSchemaSource(
         [shared] { return readSchemaColumns(shared->backendConfig()); });
   }
+  {
+    ServerState* shared = state.get();  // the store lives and dies with the state
+    state->policies.setPiiSource([shared](const policy::Policy& loaded) {
+      return scanForPolicyLoad(shared->backendConfig(), loaded);
+    });
+  }
   if (!config.approval.approvers_dir.empty()) {
     auto approvers = policy::ApproverKeys::loadDirectory(config.approval.approvers_dir);
     if (!approvers) throw std::runtime_error("approval.approvers_dir: " + approvers.error());
@@ -186,6 +206,7 @@ int runServer(const Config& config) {
   if (std::string warning = state->policies.lastSchemaWarning(); !warning.empty())
     logLine(LogLevel::kWarn, warning);
   state->metrics.policyLoaded(policy->version);
+  const std::string pii_summary = reportPiiScan(*state);
   if (!config.audit.path.empty()) {
     auto log = AuditLog::open(auditOptions(config.audit));
     if (!log) throw std::runtime_error("cannot open the audit log: " + log.error());
@@ -195,7 +216,7 @@ int runServer(const Config& config) {
     event.decision = "ok";
     event.policy_version = policy->version;
     event.reason = "loaded at start-up from " + config.policy_path + ", sha256 " + policy->hash +
-                   describeChange(state->policies.lastChange(), event);
+                   describeChange(state->policies.lastChange(), event) + "; " + pii_summary;
     state->audit->record(std::move(event));
     logLine(LogLevel::kInfo, "audit log " + config.audit.path);
   }
@@ -220,6 +241,12 @@ int runServer(const Config& config) {
 
   PolicyWatcher watcher(io, config.policy_path, std::chrono::milliseconds(config.policy_poll_ms),
                         [&state] { reloadPolicy(*state, "file changed"); });
+  watcher.watchAlso([&state] {  // the JWT key set rotates by replacing its file alone
+    const auto current = state->policies.current();
+    std::vector<std::string> files;
+    if (current->jwt) files.push_back(current->jwt->jwks_file);
+    return files;
+  });
   if (config.policy_poll_ms > 0) watcher.start();
 
   // Graceful drain: idle sessions close at once, sessions in a transaction may finish it,
@@ -267,12 +294,28 @@ int runServer(const Config& config) {
       };
   signals.async_wait(on_signal);
 
-  asio::co_spawn(io, acceptLoop(acceptor, state), asio::detached);
-  asio::co_spawn(io, refreshColumnFacts(state), asio::detached);
+  // Clients are accepted once the first read of the column facts has answered or failed: until
+  // foreign keys are known, writes to protected tables are refused (55000), and a client
+  // connecting in the first milliseconds should not meet that. Connections wait in the backlog;
+  // a database that accepts but does not answer delays them by at most five seconds.
+  asio::steady_timer accept_anyway(io, std::chrono::seconds(5));
+  auto accepting = std::make_shared<std::once_flag>();
+  auto startAccepting = [&io, &acceptor, &accept_anyway, state, accepting] {
+    std::call_once(*accepting, [&] {
+      accept_anyway.cancel();  // so a drain right after start does not wait for it
+      asio::co_spawn(io, acceptLoop(acceptor, state), asio::detached);
+    });
+  };
+  accept_anyway.async_wait([startAccepting](const boost::system::error_code& ec) {
+    if (!ec) startAccepting();
+  });
+  asio::co_spawn(io, refreshColumnFacts(state, startAccepting), asio::detached);
+  asio::co_spawn(io, state->pool.sweep(), asio::detached);
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  state->pool.closeIdle();  // before io is destroyed: the sockets belong to it
   if (state->audit) state->audit->flush();
   return 0;
 }

@@ -60,8 +60,13 @@ std::expected<TlsContextPtr, std::string> buildServerContext(const TlsConfig& co
   context->use_certificate_chain_file(config.cert_file, ec);
   if (ec) return std::unexpected("tls.cert_file '" + config.cert_file + "': " + reason(ec));
   context->use_private_key_file(config.key_file, ssl::context::pem, ec);
-  if (ec) return std::unexpected("tls.key_file '" + config.key_file + "': " + reason(ec));
-  if (SSL_CTX_check_private_key(native) != 1) {
+  // OpenSSL checks the key against the certificate while loading it ("key values mismatch").
+  const bool mismatch =
+      ec && ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
+  if (ec && !mismatch)
+    return std::unexpected("tls.key_file '" + config.key_file + "': " + reason(ec));
+  if (mismatch || SSL_CTX_check_private_key(native) != 1) {
     ERR_clear_error();
     return std::unexpected("tls.key_file '" + config.key_file +
                            "' does not belong to the certificate in tls.cert_file");
@@ -220,6 +225,25 @@ std::optional<policy::CertificateIdentity> verifiedPeerIdentity(SSL* ssl) {
 
 std::string describeTls(SSL* ssl) {
   return std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
+}
+
+HandshakeFailure describeHandshakeFailure(SSL* ssl, const boost::system::error_code& ec) {
+  HandshakeFailure failure{ec.message(), false};
+  if (!ssl) return failure;
+  if (ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
+          SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+    failure.text = "the client sent no certificate (tls.client_certificates: required)";
+    failure.certificate = true;
+    return failure;
+  }
+  const long verify = SSL_get_verify_result(ssl);
+  if (verify == X509_V_OK) return failure;
+  // OpenSSL keeps no peer certificate after a failed verification: the error is what is known.
+  failure.text =
+      "client certificate did not verify: " + std::string(X509_verify_cert_error_string(verify));
+  failure.certificate = true;
+  return failure;
 }
 
 }  // namespace tenantwall::proxy

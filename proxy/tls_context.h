@@ -71,4 +71,13 @@ std::optional<policy::CertificateIdentity> verifiedPeerIdentity(SSL* ssl);
 // The negotiated protocol and cipher, for logs ("TLSv1.3 TLS_AES_256_GCM_SHA384").
 std::string describeTls(SSL* ssl);
 
+// Why a handshake as server failed. `certificate`: it failed on the client's certificate (one
+// that did not verify, or none where tls.client_certificates is required), which is a failed
+// authentication; the text then names the verification error.
+struct HandshakeFailure {
+  std::string text;
+  bool certificate = false;
+};
+HandshakeFailure describeHandshakeFailure(SSL* ssl, const boost::system::error_code& ec);
+
 }  // namespace tenantwall::proxy

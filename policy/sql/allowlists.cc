@@ -228,6 +228,16 @@ constexpr std::pair<std::string_view, FunctionUse> kFunctions[] = {
     {"pg_encoding_to_char", kScalar},
     {"pg_relation_is_publishable", kScalar},
     {"to_regclass", kScalar},
+    // psql's \df (pg_proc is empty to tenants, so these answer NULL, catalog_rewriter.cc)
+    {"pg_get_function_result", kScalar},
+    {"pg_get_function_arguments", kScalar},
+    {"pg_get_function_identity_arguments", kScalar},
+    {"pg_function_is_visible", kScalar},
+    // privileges on relations the catalogs show; a hidden relation reads as missing
+    // (catalog_rewriter.cc, guardPrivilegeCall)
+    {"has_table_privilege", kScalar},
+    {"has_any_column_privilege", kScalar},
+    {"has_column_privilege", kScalar},
     {"pg_partition_ancestors", kSetReturning},
     {"pg_get_keywords", kSetReturning},
 };

@@ -101,7 +101,7 @@ constexpr std::string_view kClassColumns =
 using enum CatalogKind;
 
 // Every catalog relation tenants may read. Anything else in pg_catalog or information_schema
-// (pg_stats, pg_stat_*, pg_locks, pg_authid, pg_settings, pg_proc, ...) is refused.
+// (pg_stats, pg_stat_*, pg_locks, pg_authid, ...) is refused.
 constexpr CatalogRelation kCatalogs[] = {
     {"pg_catalog",
      "pg_namespace",
@@ -143,6 +143,14 @@ constexpr CatalogRelation kCatalogs[] = {
      kFenced,
      "pg_catalog.pg_database.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
      {}},
+    // Only compile-time limits that drivers read (pgJDBC's getImportedKeys/getExportedKeys
+    // generate_series(1, max_index_keys)); every other setting stays out of sight.
+    {"pg_catalog",
+     "pg_settings",
+     kFenced,
+     "pg_catalog.pg_settings.name IN ('max_index_keys', 'max_identifier_length', "
+     "'max_function_args', 'block_size')",
+     {}},
     {"pg_catalog", "pg_am", kOpen, {}, {}},
     {"pg_catalog", "pg_collation", kOpen, {}, {}},
     // Asked for by psql's \d and SQLAlchemy; tenants have none of these objects to see.
@@ -156,6 +164,8 @@ constexpr CatalogRelation kCatalogs[] = {
     {"pg_catalog", "pg_publication_rel", kEmpty, {}, {}},
     {"pg_catalog", "pg_rewrite", kEmpty, {}, {}},
     {"pg_catalog", "pg_enum", kEmpty, {}, {}},
+    // psql's \df: tenants may call only built-in functions, and have none of their own to list.
+    {"pg_catalog", "pg_proc", kEmpty, {}, {}},
     {"information_schema",
      "tables",
      kFenced,
@@ -221,7 +231,28 @@ constexpr std::pair<std::string_view, std::string_view> kGuards[] = {
     {"pg_get_statisticsobjdef_columns", "false"},
     {"pg_get_viewdef", "false"},
     {"pg_get_ruledef", "false"},
+    {"pg_get_function_result", "false"},
+    {"pg_get_function_arguments", "false"},
+    {"pg_get_function_identity_arguments", "false"},
+    {"pg_function_is_visible", "false"},
 };
+
+// has_table_privilege(table, privilege) and has_any_column_privilege(table, privilege) for a
+// table given by oid (or any expression): answered for relations the catalogs show, NULL for
+// others, as PostgreSQL answers for an oid that names nothing.
+constexpr std::string_view kTablePrivilegeGuard =
+    "SELECT CASE WHEN (tenantwall_arg0)::pg_catalog.oid IN ({REL}) OR "
+    "(tenantwall_arg0)::pg_catalog.oid OPERATOR(pg_catalog.<) 16384 THEN tenantwall_call END";
+// has_column_privilege(table, column name, privilege) and (table, attnum, privilege).
+constexpr std::string_view kColumnNamePrivilegeGuard =
+    "SELECT CASE WHEN ((tenantwall_arg0)::pg_catalog.oid, (tenantwall_arg1)::pg_catalog.name) IN "
+    "(SELECT tw_z.attrelid, tw_z.attname FROM pg_catalog.pg_attribute tw_z WHERE (tw_z.attrelid, "
+    "tw_z.attnum) IN ({ATT})) OR (tenantwall_arg0)::pg_catalog.oid OPERATOR(pg_catalog.<) 16384 "
+    "THEN tenantwall_call END";
+constexpr std::string_view kColumnNumberPrivilegeGuard =
+    "SELECT CASE WHEN ((tenantwall_arg0)::pg_catalog.oid, (tenantwall_arg1)::pg_catalog.int2) IN "
+    "({ATT}) OR (tenantwall_arg0)::pg_catalog.oid OPERATOR(pg_catalog.<) 16384 THEN "
+    "tenantwall_call END";
 
 // value::regclass for any value but a visible relation's name: the value is read as an oid, so
 // a text value naming a relation fails alike for hidden and missing relations, and an oid
@@ -280,6 +311,9 @@ const pg_query::Node* parsedTemplate(const std::string& sql) {
     for (const auto& [name, condition] : kGuards)
       add("SELECT CASE WHEN " + std::string(condition) + " THEN tenantwall_call END");
     add(std::string(kRegclassGuard));
+    add(std::string(kTablePrivilegeGuard));
+    add(std::string(kColumnNamePrivilegeGuard));
+    add(std::string(kColumnNumberPrivilegeGuard));
     return built;
   }();
   const auto it = templates.find(sql);
@@ -480,12 +514,26 @@ std::expected<pg_query::Node, PgError> catalogFence(const CatalogRelation& catal
   return out;
 }
 
+namespace {
+
+constexpr std::string_view kPrivilegeFunctions[] = {
+    "has_table_privilege", "has_any_column_privilege", "has_column_privilege"};
+
+std::expected<pg_query::Node, PgError> guardPrivilegeCall(const pg_query::Node& call,
+                                                          std::string_view function,
+                                                          const Policy& policy);
+
+}  // namespace
+
 std::optional<std::expected<pg_query::Node, PgError>> guardCatalogCall(const pg_query::Node& call,
                                                                        const Policy& policy) {
   if (!call.has_func_call()) return std::nullopt;
   const auto names = stringNames(call.func_call().funcname());
   if (!names || names->empty() || names->size() > 2) return std::nullopt;
   if (names->size() == 2 && (*names)[0] != "pg_catalog") return std::nullopt;
+  if (std::ranges::find(kPrivilegeFunctions, std::string_view(names->back())) !=
+      std::end(kPrivilegeFunctions))
+    return guardPrivilegeCall(call, names->back(), policy);
   const auto* guard = std::ranges::find(kGuards, std::string_view(names->back()),
                                         &std::pair<std::string_view, std::string_view>::first);
   if (guard == std::end(kGuards)) return std::nullopt;
@@ -501,6 +549,9 @@ bool isGuardedCatalogCall(const pg_query::FuncCall& call) {
   const auto names = stringNames(call.funcname());
   if (!names || names->empty() || names->size() > 2) return false;
   if (names->size() == 2 && (*names)[0] != "pg_catalog") return false;
+  if (std::ranges::find(kPrivilegeFunctions, std::string_view(names->back())) !=
+      std::end(kPrivilegeFunctions))
+    return true;
   return std::ranges::find(kGuards, std::string_view(names->back()),
                            &std::pair<std::string_view, std::string_view>::first) !=
          std::end(kGuards);
@@ -582,5 +633,70 @@ std::expected<pg_query::Node, PgError> guardRegclassCast(const pg_query::Node& c
   if (!node) return std::unexpected(node.error());
   return node->select_stmt().target_list(0).res_target().val();
 }
+
+namespace {
+
+const std::string* stringLiteral(const pg_query::Node& node) {
+  if (node.has_a_const() && node.a_const().has_sval()) return &node.a_const().sval().sval();
+  return nullptr;
+}
+
+// has_table_privilege(table, privilege), has_any_column_privilege(table, privilege),
+// has_column_privilege(table, column, privilege): the forms naming a role are refused (the
+// catalogs show tenants no roles). A table given as a name literal is checked here like a
+// regclass literal: one the catalogs show is asked about plainly, any other fails as PostgreSQL
+// fails for a missing one (42P01); so does a hidden column of a visible table (42703). A table
+// given otherwise (an oid, a column of a catalog query) is guarded: NULL unless shown.
+std::expected<pg_query::Node, PgError> guardPrivilegeCall(const pg_query::Node& call,
+                                                          std::string_view function,
+                                                          const Policy& policy) {
+  const auto& args = call.func_call().args();
+  const bool column_form = function == "has_column_privilege";
+  if (args.size() != (column_form ? 3 : 2)) {
+    return std::unexpected(protocol::makeError(
+        protocol::sqlstate::kInsufficientPrivilege,
+        std::string(function) + " with a role name is not allowed by the tenantwall policy",
+        "ask about the current user: " + std::string(function) +
+            (column_form ? "(table, column, privilege)" : "(table, privilege)")));
+  }
+  const std::string* table = stringLiteral(args[0]);
+  if (table != nullptr &&
+      classifyRegclassLiteral(*table, policy, "public") != RegclassLiteral::kNumeric) {
+    if (classifyRegclassLiteral(*table, policy, "public") == RegclassLiteral::kHidden) {
+      return std::unexpected(protocol::makeError(protocol::sqlstate::kUndefinedTable,
+                                                 "relation \"" + *table + "\" does not exist"));
+    }
+    const std::string* column = column_form ? stringLiteral(args[1]) : nullptr;
+    const auto parts = relationNameParts(*table);
+    if (column != nullptr && parts) {
+      const std::string schema = parts->size() == 2 ? (*parts)[0] : std::string("public");
+      if (const ProtectedTable* protected_table = policy.findProtected(schema, parts->back());
+          protected_table != nullptr && protected_table->findColumn(*column) == nullptr) {
+        return std::unexpected(protocol::makeError(
+            "42703",
+            "column \"" + *column + "\" of relation \"" + parts->back() + "\" does not exist"));
+      }
+    }
+    if (!column_form || column != nullptr) return call;
+    return std::unexpected(protocol::makeError(
+        protocol::sqlstate::kFeatureNotSupported,
+        "has_column_privilege with a table name and a column number is not supported by "
+        "tenantwall",
+        "name the column, or give the table by its oid"));
+  }
+  NodeList guarded;
+  *guarded.Add() = args[0];
+  std::string_view guard = kTablePrivilegeGuard;
+  if (column_form) {
+    *guarded.Add() = args[1];
+    guard =
+        stringLiteral(args[1]) != nullptr ? kColumnNamePrivilegeGuard : kColumnNumberPrivilegeGuard;
+  }
+  auto node = instantiate(std::string(guard), policy, Guarded{&call, &guarded}, function);
+  if (!node) return std::unexpected(node.error());
+  return node->select_stmt().target_list(0).res_target().val();
+}
+
+}  // namespace
 
 }  // namespace tenantwall::policy::sql

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "policy/sql/foreign_key_guard.h"
 #include "policy/sql/nodes.h"
 #include "policy/sql/rewriter.h"
 #include "policy/sql/walker.h"
@@ -261,6 +262,10 @@ std::expected<CopyRewrite, PgError> rewriteCopy(pg_query::Node& statement,
     if (name == table->tenant_column) tenant_index = i;
     plan.columns.push_back(name);
   }
+  // Foreign keys to other protected tables are checked per value inside the tenant's fence,
+  // which rows arriving after the decision cannot be (policy/sql/foreign_key_guard.h).
+  if (auto refusal = checkCopyForeignKeys(*table, plan.columns, policy))
+    return std::unexpected(std::move(*refusal));
   if (!tenant_index) {
     *copy.add_attlist() = stringNode(table->tenant_column);
     plan.columns.push_back(table->tenant_column);

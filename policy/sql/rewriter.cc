@@ -167,6 +167,11 @@ void StatementRewriter::noteRelation(std::string name) {
     relations_.push_back(std::move(name));
 }
 
+void StatementRewriter::noteTenantParameter(int number) {
+  if (std::ranges::find(tenant_parameters_, number) == tenant_parameters_.end())
+    tenant_parameters_.push_back(number);
+}
+
 // (SELECT <columns> FROM <from_item> WHERE schema.t.tenant_col OPERATOR(pg_catalog.=) '<tenant>'
 // OFFSET 0) AS <alias>. OFFSET 0 keeps the planner from pulling the subquery up, so no user
 // predicate runs on another tenant's row before the tenant filter (DESIGN decision 2).
@@ -433,6 +438,8 @@ std::expected<std::vector<std::string>, PgError> StatementRewriter::run(pg_query
   Walker walker(*this, kMaxTreeDepth);
   if (auto s = walker.walk(statement); !s) return std::unexpected(s.error());
   if (auto s = guard_.check(principal_.tenant); !s) return std::unexpected(s.error());
+  for (int parameter : written_parameters_) noteTenantParameter(parameter);
+  for (int parameter : guard_.tenantParameters()) noteTenantParameter(parameter);
   return std::move(relations_);
 }
 
@@ -476,7 +483,8 @@ std::expected<SelectRewrite, PgError> rewriteStatement(pg_query::Node& statement
   StatementRewriter rewriter(principal, policy);
   auto relations = rewriter.run(statement);
   if (!relations) return std::unexpected(relations.error());
-  return SelectRewrite{std::move(*relations)};
+  return SelectRewrite{std::move(*relations), rewriter.tenantParameters(),
+                       rewriter.writesTenantParameter()};
 }
 
 }  // namespace tenantwall::policy::sql

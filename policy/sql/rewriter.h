@@ -16,6 +16,10 @@ namespace tenantwall::policy::sql {
 // What a rewritten statement reads or writes.
 struct SelectRewrite {
   std::vector<std::string> relations;  // schema-qualified, first use first, no duplicates
+  // Parameters ($n, 1-based) whose bound value must be the principal's tenant: compared with
+  // or written to a tenant column. Checked by the proxy at Bind (Allowed::tenant_parameters).
+  std::vector<int> tenant_parameters;
+  bool tenant_parameter_written = false;  // one of them is written to a tenant column
 };
 
 // Rewrites statement (a Node holding a SelectStmt) in place, or refuses it:

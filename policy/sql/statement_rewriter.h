@@ -38,6 +38,11 @@ class StatementRewriter final : public Visitor {
   // Rewrites statement (its wrapper Node), which may hold a SELECT or a write.
   std::expected<std::vector<std::string>, protocol::PgError> run(pg_query::Node& statement);
 
+  // After run(): the parameters that must be bound to the principal's tenant.
+  const std::vector<int>& tenantParameters() const { return tenant_parameters_; }
+  // Whether one of them is written to a tenant column (not only compared with one).
+  bool writesTenantParameter() const { return !written_parameters_.empty(); }
+
   bool knows(std::string_view kind) const override;
   Visit visit(google::protobuf::Message& node, pg_query::Node* wrapper, Walker& walker) override;
 
@@ -92,6 +97,7 @@ class StatementRewriter final : public Visitor {
   // statement itself or the body of a CTE.
   bool writeAllowedAt(const pg_query::Node* wrapper) const;
   void noteRelation(std::string name);
+  void noteTenantParameter(int number);
   std::expected<void, protocol::PgError> shapeInsert(pg_query::InsertStmt& insert,
                                                      const ProtectedTable& table);
   std::expected<void, protocol::PgError> checkOnConflict(pg_query::OnConflictClause& clause,
@@ -103,6 +109,8 @@ class StatementRewriter final : public Visitor {
   std::vector<std::vector<std::string>> ctes_;
   std::vector<std::string> relations_;
   std::set<const pg_query::Node*> write_places_;
+  std::vector<int> tenant_parameters_;
+  std::vector<int> written_parameters_;  // written to a tenant column (INSERT, SET)
   TenantGuard guard_;
 };
 

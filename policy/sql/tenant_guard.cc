@@ -70,6 +70,19 @@ void collectConstants(const pg_query::Node& node, bool array_values,
   }
 }
 
+// The parameters ($n) among the values a column is compared with: a parameter itself, or in a
+// list or ARRAY[...].
+void collectParameters(const pg_query::Node& node, std::vector<int>& out) {
+  const pg_query::Node& inner = unwrap(node);
+  if (inner.has_param_ref()) {
+    out.push_back(inner.param_ref().number());
+  } else if (inner.has_list()) {
+    for (const auto& item : inner.list().items()) collectParameters(item, out);
+  } else if (inner.has_a_array_expr()) {
+    for (const auto& item : inner.a_array_expr().elements()) collectParameters(item, out);
+  }
+}
+
 // The columns a subquery returns and, for plain column references, which column each copies.
 // nullopt when that cannot be told from the target list (`*`, set operations, VALUES).
 std::optional<std::vector<std::pair<std::string, std::vector<std::string>>>> outputsOf(
@@ -175,8 +188,28 @@ void TenantGuard::consider(const pg_query::Node& column_side, const pg_query::No
   if (!column || column->empty()) return;
   std::vector<std::string> constants;
   collectConstants(value_side, array_values, constants);
-  if (!constants.empty())
-    comparisons_.push_back({current_, std::move(*column), std::move(constants)});
+  std::vector<int> parameters;
+  collectParameters(value_side, parameters);
+  if (!constants.empty() || !parameters.empty())
+    comparisons_.push_back(
+        {current_, std::move(*column), std::move(constants), std::move(parameters)});
+}
+
+std::vector<int> TenantGuard::tenantParameters() const {
+  std::vector<int> out;
+  for (const Comparison& cmp : comparisons_) {
+    if (cmp.parameters.empty()) continue;
+    Verdict verdict = resolve(cmp.column, cmp.level, 0);
+    if (verdict == Verdict::kUnknown) {
+      verdict = std::ranges::find(tenant_columns_, cmp.column.back()) != tenant_columns_.end()
+                    ? Verdict::kTenant
+                    : Verdict::kNotTenant;
+    }
+    if (verdict != Verdict::kTenant) continue;
+    for (int parameter : cmp.parameters)
+      if (std::ranges::find(out, parameter) == out.end()) out.push_back(parameter);
+  }
+  return out;
 }
 
 void TenantGuard::noteColumn(const pg_query::ColumnRef& ref) {

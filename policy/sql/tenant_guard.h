@@ -53,6 +53,10 @@ class TenantGuard {
   // Also refuses (42501) a qualified reference to something a protected table does not show.
   std::expected<void, protocol::PgError> check(std::string_view tenant) const;
 
+  // The parameters ($n, 1-based) compared with a tenant column (resolved as check() does): their
+  // bound values must be the principal's tenant, which the proxy checks at Bind.
+  std::vector<int> tenantParameters() const;
+
  private:
   enum class Kind { kProtected, kShared, kOpaque, kSubquery };
   enum class Verdict { kTenant, kNotTenant, kUnknown };
@@ -77,6 +81,7 @@ class TenantGuard {
     int level;
     std::vector<std::string> column;
     std::vector<std::string> constants;
+    std::vector<int> parameters;  // $n compared with the column, checked at Bind
   };
 
   void consider(const pg_query::Node& column_side, const pg_query::Node& value_side,

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "policy/roles.h"
+#include "policy/sql/foreign_key_guard.h"
 #include "policy/sql/nodes.h"
 #include "policy/sql/parser.h"
 #include "policy/sql/row_rules.h"
@@ -43,16 +44,21 @@ std::optional<std::string> constantText(const pg_query::A_Const& value) {
   return std::nullopt;
 }
 
-enum class TenantValue { kOwn, kDefault };
+enum class TenantValue { kOwn, kDefault, kParameter };
 
 // A value written to the tenant column: the principal's tenant as a constant (casts allowed),
-// or DEFAULT, which the caller replaces or refuses. Parameters and expressions are refused:
+// DEFAULT, which the caller replaces or refuses, or a parameter ($n, into *parameter), whose
+// bound value the proxy checks at Bind (Allowed::tenant_parameters). Expressions are refused:
 // their value is unknown until run time, and a row must never land in another tenant.
 std::expected<TenantValue, PgError> tenantValue(const pg_query::Node& value,
                                                 const ProtectedTable& table,
-                                                std::string_view tenant) {
+                                                std::string_view tenant, int* parameter) {
   const pg_query::Node& inner = unwrap(value);
   if (inner.has_set_to_default()) return TenantValue::kDefault;
+  if (inner.has_param_ref()) {
+    *parameter = inner.param_ref().number();
+    return TenantValue::kParameter;
+  }
   const std::string column = table.name + "." + table.tenant_column;
   if (inner.has_a_const()) {
     const auto text = inner.a_const().isnull() ? std::nullopt : constantText(inner.a_const());
@@ -68,10 +74,10 @@ std::expected<TenantValue, PgError> tenantValue(const pg_query::Node& value,
                     table.tenant_column + " out gets it filled in)"));
   }
   return std::unexpected(
-      refused("the tenant column " + column + " can only be written as a constant",
+      refused("the tenant column " + column + " can only be written as a constant or parameter",
               "leave " + table.tenant_column +
-                  " out of the column list: tenantwall fills in your tenant (parameters and "
-                  "expressions cannot be checked before the row is written)"));
+                  " out of the column list: tenantwall fills in your tenant (expressions cannot "
+                  "be checked before the row is written)"));
 }
 
 // A column the role sees masked may be written only by roles with write_masked (the role view
@@ -87,7 +93,7 @@ std::expected<void, PgError> checkWritable(const ColumnRule& column, const Prote
 // The checks on a SET list (UPDATE, ON CONFLICT DO UPDATE): visible columns only, and the
 // tenant column only set to the principal's own tenant.
 std::expected<void, PgError> checkSetList(const NodeList& targets, const ProtectedTable& table,
-                                          std::string_view tenant) {
+                                          std::string_view tenant, std::vector<int>& parameters) {
   for (const auto& node : targets) {
     if (!node.has_res_target()) return std::unexpected(unsupportedNode(nodeKind(node)));
     const auto& target = node.res_target();
@@ -106,8 +112,10 @@ std::expected<void, PgError> checkSetList(const NodeList& targets, const Protect
           "the tenant column " + table.name + "." + table.tenant_column + " cannot be set this way",
           "rows cannot move to another tenant"));
     }
-    auto value = tenantValue(target.val(), table, tenant);
+    int parameter = 0;
+    auto value = tenantValue(target.val(), table, tenant, &parameter);
     if (!value) return std::unexpected(value.error());
+    if (*value == TenantValue::kParameter) parameters.push_back(parameter);
     if (*value == TenantValue::kDefault) {
       return std::unexpected(refused("the tenant column " + table.name + "." + table.tenant_column +
                                          " cannot be set to DEFAULT",
@@ -294,7 +302,8 @@ Visit StatementRewriter::onUpdate(Message& node, pg_query::Node* wrapper, Walker
     return std::unexpected(unsupported("UPDATE ... WHERE CURRENT OF is not supported by tenantwall",
                                        "update the row by its key instead"));
   }
-  if (auto s = checkSetList(update.target_list(), **table, principal_.tenant); !s)
+  if (auto s = checkSetList(update.target_list(), **table, principal_.tenant, written_parameters_);
+      !s)
     return std::unexpected(s.error());
   if (auto refusal = checkRowRuleSet(update.target_list(), **table, principal_, "UPDATE"))
     return std::unexpected(std::move(*refusal));
@@ -318,6 +327,8 @@ Visit StatementRewriter::onUpdate(Message& node, pg_query::Node* wrapper, Walker
   guard_.leaveLevel(enclosing);
 
   if (auto s = secureTargetColumns(update, target, policy_); !s) return std::unexpected(s.error());
+  if (auto s = guardSetForeignKeys(*update.mutable_target_list(), **table, policy_, principal_); !s)
+    return std::unexpected(s.error());
   const bool has_where = update.has_where_clause();
   guardWhere(*update.mutable_where_clause(), has_where, target, principal_);
   return Next::kDone;
@@ -442,8 +453,10 @@ std::expected<void, PgError> StatementRewriter::shapeInsert(pg_query::InsertStmt
   }
 
   auto check = [&](pg_query::Node& value) -> std::expected<void, PgError> {
-    auto checked = tenantValue(value, table, tenant);
+    int parameter = 0;
+    auto checked = tenantValue(value, table, tenant, &parameter);
     if (!checked) return std::unexpected(checked.error());
+    if (*checked == TenantValue::kParameter) written_parameters_.push_back(parameter);
     if (*checked == TenantValue::kDefault) value = stringConst(tenant);
     return {};
   };
@@ -487,7 +500,7 @@ std::expected<void, PgError> StatementRewriter::checkOnConflict(pg_query::OnConf
     }
   }
   if (clause.action() == pg_query::ONCONFLICT_UPDATE)
-    return checkSetList(clause.target_list(), table, principal_.tenant);
+    return checkSetList(clause.target_list(), table, principal_.tenant, written_parameters_);
   if (clause.action() != pg_query::ONCONFLICT_NOTHING)
     return std::unexpected(unsupportedNode("OnConflictClause"));
   return {};
@@ -529,10 +542,16 @@ Visit StatementRewriter::onInsert(Message& node, pg_query::Node* wrapper, Walker
   guard_.leaveLevel(enclosing);
 
   if (auto s = secureTargetColumns(insert, target, policy_); !s) return std::unexpected(s.error());
+  // After the walk: the guards read the referenced tables through fences of their own.
+  if (auto s = guardInsertForeignKeys(insert, **table, policy_, principal_); !s)
+    return std::unexpected(s.error());
   if (insert.has_on_conflict_clause() &&
       insert.on_conflict_clause().action() == pg_query::ONCONFLICT_UPDATE) {
     // A conflict with another tenant's row must never update it: the existing row is checked.
     auto& conflict = *insert.mutable_on_conflict_clause();
+    if (auto s = guardSetForeignKeys(*conflict.mutable_target_list(), **table, policy_, principal_);
+        !s)
+      return std::unexpected(s.error());
     const bool has_where = conflict.has_where_clause();
     guardWhere(*conflict.mutable_where_clause(), has_where, target, principal_);
   }

@@ -292,7 +292,11 @@ def main():
             f"listen: {{host: 127.0.0.1, port: 0}}\n"
             f"backend: {{host: 127.0.0.1, port: {pg.port}, database: app, user: tenantwall_service,"
             f" password: service-secret}}\npolicy: {tmp / 'policy.yaml'}\n"
-            f"limits: {{max_connections: 5000}}\n")
+            f"limits: {{max_connections: 5000}}\n"
+            # PgBouncer's pool_mode = session below. tenantwall attaches a pooled backend at
+            # login (PgBouncer at the first query), so its pool must hold the idle scenario's
+            # clients too; the pgbench scenarios use at most 32 of either pool's connections.
+            f"pool: {{mode: session, size: 1100}}\n")
         tw = Daemon("tenantwall", [str(harness.proxy_binary()), "--config", str(tmp / "tenantwall.yaml")],
                     lambda text: int(text.split("listening on ")[1].split(":")[1].split()[0])
                     if "listening on " in text else None)

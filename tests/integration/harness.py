@@ -138,8 +138,10 @@ CREATE VIEW tenant_{t}.countries AS SELECT code, name FROM public.countries;
 class Postgres:
     """A throwaway PostgreSQL 15 cluster on 127.0.0.1:<free port> with the demo schema in `app`."""
 
-    def __init__(self, *, quiet: bool = True):
+    def __init__(self, *, quiet: bool = True, ssl_files: tuple[Path, Path] | None = None):
         self.quiet = quiet
+        # (certificate, key) PEM files: PostgreSQL then runs with ssl = on and serves them.
+        self.ssl_files = ssl_files
         self.tmp: Path | None = None
         self.port: int | None = None
         self.service_password = secrets.token_hex(16)
@@ -191,6 +193,20 @@ class Postgres:
                 "log_line_prefix = '%m [%p] %u@%d '\n"
                 "max_connections = 200\n")
         _give_to_postgres(hba)
+        if self.ssl_files is not None:
+            self._install_ssl_files()
+
+    def _install_ssl_files(self) -> None:
+        """Copies the server certificate and key into the data directory, owned by postgres with
+        the key at mode 0600 (PostgreSQL refuses a key others can read), and turns ssl on."""
+        cert, key = self.ssl_files
+        for source, name, mode in ((cert, "server.crt", 0o644), (key, "server.key", 0o600)):
+            target = self.data_dir / name
+            shutil.copyfile(source, target)
+            os.chmod(target, mode)
+            _give_to_postgres(target)
+        with open(self.data_dir / "postgresql.conf", "a") as f:
+            f.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
 
     def _start_server(self) -> None:
         last = ""

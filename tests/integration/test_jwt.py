@@ -371,6 +371,38 @@ def test_key_rotation_keeps_open_sessions(pg, keys, world, tmp_path):
         px.stop()
 
 
+def test_key_file_change_alone_reloads(pg, keys, tmp_path):
+    """The proxy watches the key set like the policy file: replacing jwks.json, with the policy
+    file untouched and no signal, lets tokens of the new key in and keeps the old key's out."""
+    px = start_jwt_proxy(pg, tmp_path, {"rsa-1": keys["rsa-1"]})
+    try:
+        policy_stat = (tmp_path / "policy.yaml").stat()
+        old_token = sign(keys["rsa-1"], "rsa-1", claims("acme"))
+        token_connect(px, old_token).close()
+        rsa3 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        new_token = sign(rsa3, "rsa-3", claims("globex"))
+        error = token_refusal(px, new_token)
+        assert (error.code, error.text) == (
+            "28P01", 'token key id "rsa-3" is not in the policy\'s key set'), str(error)
+
+        write_jwks(tmp_path / "jwks.json", {"rsa-3": rsa3})
+        wait_for(lambda: "policy reloaded (file changed)" in px.output, "the key set reload")
+        fresh = token_connect(px, new_token)
+        try:
+            _, rows = run(fresh, "SELECT count(*) FROM customers")
+            assert rows == [(2,)]
+        finally:
+            fresh.close()
+        error = token_refusal(px, old_token)
+        assert (error.code, error.text) == (
+            "28P01", 'token key id "rsa-1" is not in the policy\'s key set'), str(error)
+        after = (tmp_path / "policy.yaml").stat()
+        assert (after.st_mtime_ns, after.st_ino) == (policy_stat.st_mtime_ns, policy_stat.st_ino)
+        assert px.output.count("policy reloaded") == 1, px.output[-3000:]
+    finally:
+        px.stop()
+
+
 def test_scram_verifier_rotation_keeps_open_sessions(pg, keys, tmp_path):
     text = harness.DEFAULT_POLICY.read_text() + JWT_SECTION
     px = start_jwt_proxy(pg, tmp_path, keys, policy_text=text)

@@ -98,13 +98,14 @@ TEST_F(JwksTest, ReferencePolicyExampleLoadsWhenUncommented) {
   // conf/policy.yaml teaches the jwt section in comments; uncommented, it must load.
   std::ifstream in(std::string(TENANTWALL_TEST_DATA) + "/../../../conf/policy.yaml");
   std::string text, line;
-  bool in_example = false;
+  bool found = false, in_example = false;
   while (std::getline(in, line)) {
-    in_example = in_example || line == "# jwt:";
-    if (in_example && line.starts_with("# ")) line = line.substr(2);
+    if (line == "# jwt:") found = in_example = true;
+    if (in_example && !line.starts_with("# ")) in_example = false;  // the example's end
+    if (in_example) line = line.substr(2);
     text += line + "\n";
   }
-  ASSERT_TRUE(in_example) << "no '# jwt:' example in conf/policy.yaml";
+  ASSERT_TRUE(found) << "no '# jwt:' example in conf/policy.yaml";
   std::ofstream(dir_ / "jwks.json") << defaultJwks();
   const auto policy = loadPolicyText(text, (dir_ / "policy.yaml").string());
   ASSERT_TRUE(policy->jwt);

@@ -67,6 +67,14 @@ TEST(LoaderTest, SequenceAsTopLevelKeyIsALoadError) {
   EXPECT_EQ(e.rfind("p.yaml:1:", 0), 0u) << e;
 }
 
+TEST(LoaderTest, DuplicateKeyIsAnError) {
+  const std::string e = loadError(
+      "tenants: [{id: a}]\nprotected_tables:\n  - table: public.t\n    tenant_column: tenant_id\n"
+      "    columns: [{name: email, mask: email, mask: none}]\n");
+  EXPECT_EQ(e.rfind("p.yaml:5:", 0), 0u) << e;
+  EXPECT_NE(e.find("key 'mask' appears twice in the same mapping"), std::string::npos) << e;
+}
+
 TEST(LoaderTest, UserWithUnknownTenant) {
   const std::string e = loadError(
       "tenants: [{id: a}]\nusers:\n  - name: u\n    tenant: b\n"

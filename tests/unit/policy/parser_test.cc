@@ -41,6 +41,20 @@ TEST(Parser, RefusesAnEmbeddedNul) {
   EXPECT_EQ(tree.error().sqlstate, protocol::sqlstate::kSyntaxError);
 }
 
+TEST(Parser, InvalidUtf8Is22021NotALimit) {
+  // Overlong quote, stray continuation and high bytes, a surrogate, a truncated sequence.
+  for (const char* sql : {"SELECT '\xc0\xa7'", "SELECT '\x80'", "SELECT '\xff'",
+                          "SELECT '\xed\xa0\x80'", "SELECT 'x\xe3"}) {
+    auto tree = parse(sql);
+    ASSERT_FALSE(tree.has_value()) << sql;
+    EXPECT_EQ(tree.error().sqlstate, protocol::sqlstate::kCharacterNotInRepertoire) << sql;
+    EXPECT_TRUE(tree.error().message.starts_with("invalid byte sequence for encoding \"UTF8\""));
+  }
+  for (const char* sql :
+       {"SELECT 'caf\xc3\xa9'", "SELECT '\xf0\x9f\x98\x80'", "SELECT '\xe2\x82\xac'"})
+    EXPECT_TRUE(parse(sql).has_value()) << sql;
+}
+
 std::string additions(int n) {
   std::string sql = "SELECT 1";
   for (int i = 1; i < n; ++i) sql += "+1";

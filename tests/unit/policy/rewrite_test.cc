@@ -7,12 +7,16 @@
 //   sql: SELECT * FROM customers  (continuation lines start with "| " and add a newline)
 //   expect: <exact deparsed SQL>  (or)  expect-error: 42501 optional message substring
 //   kinds: SELECT BEGIN           (optional: Allowed::statement_kinds, space separated)
+//   tenant-parameters: 1 3        (optional: Allowed::tenant_parameters, "none" for empty)
 //   relations: public.customers   (optional: Allowed::relations, space separated)
 //   copy-in: format=csv delimiter=, header=true null= quote=" escape=" columns=id,tenant_id
 //            tenant_index=1 appended=true tenant=acme
 //                                 (optional: Allowed::copy_in rendered as above, on one line, a
 //                                  tab as \t and no character as nothing; "none" when unset)
 //   leakproof: all                (optional: decide with every column's equality leakproof)
+//   foreign-keys: demo            (optional: the foreign keys of deploy/demo/schema.sql, as the
+//                                  proxy reads them; "extra" adds keys to a hidden table and a
+//                                  two-column key; "pending": not read yet; default: none, read)
 //   policy: roles                 (optional: tests/unit/policy/roles_policy.yaml instead of
 //                                  conf/policy.yaml)
 //   role: viewer                  (optional, default analyst)
@@ -33,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/column_facts.h"
 #include "policy/engine.h"
 #include "policy/loader.h"
 
@@ -49,9 +54,11 @@ struct RewriteCase {
   std::optional<std::string> expect;
   std::optional<std::string> expect_error;  // "SQLSTATE[ message substring]"
   std::optional<std::string> kinds;
+  std::optional<std::string> tenant_parameters;
   std::optional<std::string> relations;
   std::optional<std::string> copy_in;
   bool leakproof = false;     // "leakproof: all": every column's equality is known leakproof
+  std::string foreign_keys;   // "foreign-keys:": "", "demo", "extra" or "pending"
   bool roles_policy = false;  // "policy: roles"
   std::string role = "analyst";
   std::vector<std::string> groups;
@@ -145,12 +152,16 @@ std::vector<RewriteCase> loadCases() {
         c.expect = expand(value, defines, path.string() + ":" + std::to_string(number));
       } else if (key == "expect-error") {
         c.expect_error = trim(value);
+      } else if (key == "tenant-parameters") {
+        c.tenant_parameters = trim(value);
       } else if (key == "kinds") {
         c.kinds = trim(value);
       } else if (key == "relations") {
         c.relations = trim(value);
       } else if (key == "copy-in") {
         c.copy_in = trim(value);
+      } else if (key == "foreign-keys") {
+        c.foreign_keys = trim(value);
       } else if (key == "leakproof" && trim(value) == "all") {
         c.leakproof = true;
       } else if (key == "policy" && trim(value) == "roles") {
@@ -210,6 +221,52 @@ const Policy& testPolicy(bool leakproof = false) {
   return leakproof ? annotated : *policy;
 }
 
+ForeignKey foreignKey(std::string constraint, std::vector<std::string> columns,
+                      std::string referenced, std::vector<std::string> referenced_columns,
+                      std::vector<std::vector<std::string>> types) {
+  return ForeignKey{.constraint = std::move(constraint),
+                    .columns = std::move(columns),
+                    .referenced_schema = "public",
+                    .referenced_table = std::move(referenced),
+                    .referenced_columns = std::move(referenced_columns),
+                    .column_types = std::move(types)};
+}
+
+// conf/policy.yaml annotated with foreign keys as the proxy reads them from a live database:
+// "demo" those of deploy/demo/schema.sql, "extra" more, "pending" none read yet.
+const Policy& foreignKeyPolicy(const std::string& which) {
+  static const std::map<std::string, std::shared_ptr<const Policy>> policies = [] {
+    const Policy& base = testPolicy();
+    const std::vector<std::string> text = {"pg_catalog", "text"};
+    const std::vector<std::string> int4 = {"pg_catalog", "int4"};
+    ColumnFacts demo;
+    demo.foreign_keys_read = true;
+    demo.foreign_keys["public.customers"] = {
+        foreignKey("customers_tenant_id_fkey", {"tenant_id"}, "tenants", {"id"}, {text})};
+    demo.foreign_keys["public.orders"] = {
+        foreignKey("orders_customer_id_fkey", {"customer_id"}, "customers", {"id"}, {int4}),
+        foreignKey("orders_tenant_id_fkey", {"tenant_id"}, "tenants", {"id"}, {text})};
+    ColumnFacts extra = demo;
+    extra.foreign_keys["public.orders"].push_back(
+        foreignKey("orders_status_fkey", {"status"}, "internal_audit", {"payload"}, {text}));
+    extra.foreign_keys["public.customers"].push_back(foreignKey(
+        "customers_pair_fkey", {"ssn", "name"}, "orders", {"status", "status"}, {text, text}));
+    extra.foreign_keys["public.customers"].push_back(
+        foreignKey("customers_tenant_pair_fkey", {"tenant_id", "email"}, "customers",
+                   {"tenant_id", "name"}, {text, text}));
+    extra.foreign_keys["public.customers"].push_back(
+        foreignKey("customers_country_fkey", {"phone"}, "countries", {"code"}, {text}));
+    ColumnFacts pending;
+    return std::map<std::string, std::shared_ptr<const Policy>>{
+        {"demo", annotateColumns(base, demo, base.version)},
+        {"extra", annotateColumns(base, extra, base.version)},
+        {"pending", annotateColumns(base, pending, base.version)}};
+  }();
+  const auto it = policies.find(which);
+  if (it == policies.end()) throw std::runtime_error("unknown foreign-keys: " + which);
+  return *it->second;
+}
+
 // Roles, row rules and per-role columns over tables of their own (tests/unit/policy).
 const Policy& rolesPolicy() {
   static const std::shared_ptr<const Policy> policy =
@@ -257,7 +314,9 @@ TEST_P(RewriteCases, Decides) {
                       .role = c.role,
                       .groups = c.groups,
                       .attributes = c.attributes};
-  const Policy& policy = c.roles_policy ? rolesPolicy() : testPolicy(c.leakproof);
+  const Policy& policy = c.roles_policy            ? rolesPolicy()
+                         : !c.foreign_keys.empty() ? foreignKeyPolicy(c.foreign_keys)
+                                                   : testPolicy(c.leakproof);
   const Decision decision = decide(principal, c.sql, policy);
 
   if (c.expect_error) {
@@ -281,6 +340,12 @@ TEST_P(RewriteCases, Decides) {
   }
   if (c.relations) {
     EXPECT_EQ(joined(decision->relations), *c.relations);
+  }
+  if (c.tenant_parameters) {
+    std::string numbers;
+    for (int number : decision->tenant_parameters)
+      numbers.append(numbers.empty() ? "" : " ").append(std::to_string(number));
+    EXPECT_EQ(numbers.empty() ? "none" : numbers, *c.tenant_parameters);
   }
   if (c.copy_in) {
     EXPECT_EQ(rendered(decision->copy_in), *c.copy_in);

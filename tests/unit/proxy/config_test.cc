@@ -57,6 +57,14 @@ TEST(ConfigTest, UnknownSettingNamesItsPlace) {
   EXPECT_NE(e.find("unknown setting 'listen.prot'"), std::string::npos) << e;
 }
 
+// yaml-cpp keeps the first of two equal keys silently; the second one is what its author meant.
+TEST(ConfigTest, DuplicateKeyIsAnError) {
+  const std::string e = loadError(kMinimal + "pool: {mode: none}\npool: {mode: session}\n");
+  EXPECT_NE(e.find(":4:1: key 'pool' appears twice in the same mapping"), std::string::npos) << e;
+  const std::string nested = loadError(kMinimal + "listen: {host: 127.0.0.1, host: 0.0.0.0}\n");
+  EXPECT_NE(nested.find("key 'host' appears twice"), std::string::npos) << nested;
+}
+
 TEST(ConfigTest, PortOutOfRange) {
   const std::string e = loadError(kMinimal + "listen: {port: 70000}\n");
   EXPECT_NE(e.find("out of range"), std::string::npos) << e;
