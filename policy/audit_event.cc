@@ -12,6 +12,7 @@
 #include <set>
 
 #include "policy/digest.h"
+#include "protocol/utf8.h"
 
 namespace tenantwall::policy {
 namespace {
@@ -20,34 +21,6 @@ constexpr std::size_t kHashHexLength = 64;
 constexpr std::string_view kPrevMember = ",\"prev\":\"";
 constexpr std::string_view kHashMember = "\",\"hash\":\"";
 constexpr std::string_view kLineEnd = "\"}";
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when the bytes there are not one
-// (overlong forms, UTF-16 surrogates and code points past U+10FFFF are invalid).
-std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char b0 = byte(0);
-  if (b0 < 0x80) return 1;
-  std::size_t length = 0;
-  unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    length = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    length = 3;
-    if (b0 == 0xE0) low = 0xA0;
-    if (b0 == 0xED) high = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    length = 4;
-    if (b0 == 0xF0) low = 0x90;
-    if (b0 == 0xF4) high = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + length > s.size()) return 0;
-  if (byte(1) < low || byte(1) > high) return 0;
-  for (std::size_t k = 2; k < length; ++k)
-    if (byte(k) < 0x80 || byte(k) > 0xBF) return 0;
-  return length;
-}
 
 void appendString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -63,7 +36,7 @@ void appendString(std::string& out, std::string_view s) {
       out.push_back(kHex[c >> 4]);
       out.push_back(kHex[c & 15]);
       ++i;
-    } else if (const std::size_t n = utf8SequenceLength(s, i); n > 0) {
+    } else if (const std::size_t n = protocol::utf8SequenceLength(s, i); n > 0) {
       out.append(s.substr(i, n));
       i += n;
     } else {
@@ -286,7 +259,7 @@ class LineReader {
         }
         continue;
       }
-      const std::size_t n = utf8SequenceLength(text_, pos_);
+      const std::size_t n = protocol::utf8SequenceLength(text_, pos_);
       if (n == 0) return fail("invalid UTF-8");
       out.append(text_.substr(pos_, n));
       pos_ += n;

@@ -1,5 +1,7 @@
 #include "policy/column_facts.h"
 
+#include <algorithm>
+
 namespace tenantwall::policy {
 
 std::shared_ptr<const Policy> annotateColumns(const Policy& policy, const ColumnFacts& facts,
@@ -14,6 +16,17 @@ std::shared_ptr<const Policy> annotateColumns(const Policy& policy, const Column
     const auto keys = facts.foreign_keys.find(table.schema + "." + table.name);
     table.foreign_keys =
         keys == facts.foreign_keys.end() ? std::vector<ForeignKey>{} : keys->second;
+  }
+  for (auto& [key, table] : copy->protected_tables) {
+    const std::string name = table.schema + "." + table.name;
+    table.has_children = facts.inherited.contains(name);
+    table.global_unique_keys.clear();
+    const auto unique = facts.unique_keys.find(name);
+    if (unique == facts.unique_keys.end()) continue;
+    for (const UniqueKey& candidate : unique->second) {
+      if (std::ranges::find(candidate.columns, table.tenant_column) == candidate.columns.end())
+        table.global_unique_keys.push_back(candidate);
+    }
   }
   copy->foreign_keys_pending = !facts.foreign_keys_read;
   return copy;
@@ -50,6 +63,58 @@ bool addForeignKeyRow(ColumnFacts& facts, const std::vector<std::optional<std::s
   key.columns.push_back(*row[5]);
   key.referenced_columns.push_back(*row[6]);
   key.column_types.push_back({*row[7], *row[8]});
+  return true;
+}
+
+// Key columns are the first indnkeyatts entries of indkey (INCLUDE columns do not make rows
+// conflict); expression and predicate columns are the Vars of indexprs and indpred, read from
+// their node text (":varattno N"; system columns are negative and whole-row references 0, so
+// neither names a column). A partition's index also constrains writes through its ancestors.
+const char* const kUniqueKeysQuery =
+    "SELECT pn.nspname, pc.relname, i.indexrelid::pg_catalog.text, ic.relname, a.attname,"
+    " CASE WHEN u.plain THEN 't' ELSE 'f' END"
+    " FROM pg_catalog.pg_index i"
+    " JOIN pg_catalog.pg_class c ON c.oid = i.indrelid"
+    " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
+    " CROSS JOIN LATERAL (SELECT c.oid UNION"
+    " SELECT p.relid FROM pg_catalog.pg_partition_ancestors(c.oid) AS p(relid)) AS anc(relid)"
+    " JOIN pg_catalog.pg_class pc ON pc.oid = anc.relid"
+    " JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace"
+    " CROSS JOIN LATERAL (SELECT k.attnum, true FROM pg_catalog.unnest("
+    "i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)"
+    " WHERE k.ord <= i.indnkeyatts AND k.attnum > 0"
+    " UNION SELECT m[1]::pg_catalog.int2, false FROM pg_catalog.regexp_matches("
+    "pg_catalog.concat(i.indexprs::pg_catalog.text, ' ', i.indpred::pg_catalog.text),"
+    " ':varattno (\\d+)', 'g') AS m) AS u(attnum, plain)"
+    " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum"
+    " AND NOT a.attisdropped"
+    " WHERE (i.indisunique OR i.indisexclusion)"
+    " AND pn.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+    " ORDER BY 1, 2, 3, 6 DESC, 5";
+
+bool addUniqueKeyRow(ColumnFacts& facts, const std::vector<std::optional<std::string>>& row) {
+  if (row.size() != 6) return false;
+  for (const auto& field : row)
+    if (!field) return false;
+  if (*row[5] != "t" && *row[5] != "f") return false;
+  auto& keys = facts.unique_keys[*row[0] + "." + *row[1]];
+  if (keys.empty() || keys.back().id != *row[2])
+    keys.push_back(UniqueKey{.id = *row[2], .name = *row[3]});
+  UniqueKey& key = keys.back();
+  auto& columns = *row[5] == "t" ? key.columns : key.expression_columns;
+  if (std::ranges::find(columns, *row[4]) == columns.end()) columns.push_back(*row[4]);
+  return true;
+}
+
+const char* const kInheritedTablesQuery =
+    "SELECT DISTINCT n.nspname, c.relname FROM pg_catalog.pg_inherits h"
+    " JOIN pg_catalog.pg_class c ON c.oid = h.inhparent"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')";
+
+bool addInheritedRow(ColumnFacts& facts, const std::vector<std::optional<std::string>>& row) {
+  if (row.size() != 2 || !row[0] || !row[1]) return false;
+  facts.inherited.insert(*row[0] + "." + *row[1]);
   return true;
 }
 

@@ -1,6 +1,9 @@
 // What the live database says about the policy's columns that the policy itself cannot: for
 // now, whose type has only leakproof `=` operators, which decides what may be pushed into a
-// fence (policy/sql/pushdown.h). Read by the proxy from pg_attribute, pg_operator and pg_proc.
+// fence (policy/sql/pushdown.h); each table's foreign keys (policy/sql/foreign_key_guard.h) and
+// unique keys (policy/sql/unique_key_guard.h); which tables have inheritance children or
+// partitions (no EXPLAIN on them, policy/engine.cc). Read by the proxy from the catalogs at
+// start and every minute (proxy/server.cc).
 #pragma once
 
 #include <map>
@@ -19,6 +22,10 @@ struct ColumnFacts {
   // The foreign keys of every table, by its "schema.table" (policy/sql/foreign_key_guard.h).
   std::map<std::string, std::vector<ForeignKey>> foreign_keys;
   bool foreign_keys_read = false;  // false: writes to protected tables are refused
+  // The unique keys of every table, by its "schema.table" (policy/sql/unique_key_guard.h).
+  std::map<std::string, std::vector<UniqueKey>> unique_keys;
+  // "schema.table" of every table with inheritance children or partitions.
+  std::set<std::string> inherited;
 
   friend bool operator==(const ColumnFacts&, const ColumnFacts&) = default;
 };
@@ -41,5 +48,22 @@ extern const char* const kForeignKeysQuery;
 
 // Adds one row of kForeignKeysQuery to facts; false when the row has another shape.
 bool addForeignKeyRow(ColumnFacts& facts, const std::vector<std::optional<std::string>>& row);
+
+// The query that reads every unique index (primary keys, unique constraints, partial and
+// expression ones) and exclusion constraint, one row per column it reads: (schema, table,
+// index oid, index name, column, 't' for a plain key column or 'f' for one its expressions or
+// predicate read). An index of a partition is also reported for each partitioned ancestor,
+// whose writes reach it. Six columns, unlike the other facts queries.
+extern const char* const kUniqueKeysQuery;
+
+// Adds one row of kUniqueKeysQuery to facts; false when the row has another shape.
+bool addUniqueKeyRow(ColumnFacts& facts, const std::vector<std::optional<std::string>>& row);
+
+// The query that reads which tables have inheritance children or partitions: (schema, table),
+// two columns, unlike the other facts queries.
+extern const char* const kInheritedTablesQuery;
+
+// Adds one row of kInheritedTablesQuery to facts; false when the row has another shape.
+bool addInheritedRow(ColumnFacts& facts, const std::vector<std::optional<std::string>>& row);
 
 }  // namespace tenantwall::policy

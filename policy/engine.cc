@@ -133,6 +133,42 @@ PgError explainRefused(std::string message, std::string hint) {
   return protocol::makeError(sqlstate::kInsufficientPrivilege, std::move(message), std::move(hint));
 }
 
+// A plan names every relation it scans: a protected table's inheritance children and
+// partitions too, which the policy does not show (their names, and that they exist). So EXPLAIN
+// of a statement reading or writing such a table is refused; for EXPLAIN EXECUTE, whose
+// statement was decided at PREPARE, any protected table with them refuses it. Until the proxy
+// has read which tables have them (with the foreign keys), EXPLAIN is refused (55000).
+std::optional<PgError> checkExplainedRelations(const Policy& policy,
+                                               const std::vector<std::string>& relations,
+                                               bool prepared, bool writes) {
+  if (policy.foreign_keys_pending) {
+    return protocol::makeError("55000",
+                               "EXPLAIN is refused until tenantwall has read the database's "
+                               "inheritance and partitions",
+                               "try again in a few seconds");
+  }
+  // The foreign key guards of a write read the referenced tables too
+  // (policy/sql/foreign_key_guard.h); only a SELECT without WITH surely has none.
+  std::vector<std::string> read = relations;
+  for (const auto& [name, table] : policy.protected_tables) {
+    if (!writes || std::ranges::find(relations, table.schema + "." + table.name) == relations.end())
+      continue;
+    for (const ForeignKey& key : table.foreign_keys)
+      read.push_back(key.referenced_schema + "." + key.referenced_table);
+  }
+  for (const auto& [name, table] : policy.protected_tables) {
+    if (!table.has_children) continue;
+    if (!prepared && std::ranges::find(read, table.schema + "." + table.name) == read.end())
+      continue;
+    return explainRefused(
+        "EXPLAIN of a statement on " + table.name +
+            " is not allowed by the tenantwall policy: the table has inheritance children or "
+            "partitions, which its plan would name though the policy does not show them",
+        "run the statement without EXPLAIN");
+  }
+  return std::nullopt;
+}
+
 // EXPLAIN shows the rewritten plan. ANALYZE is refused: it reports how many rows the tenant
 // filter removed, which counts other tenants' rows. Cost estimates come from table-wide
 // statistics (DESIGN 5b refuses those), so COSTS is forced off.
@@ -177,11 +213,22 @@ std::expected<std::string, PgError> explain(pg_query::Node& statement, Context& 
     costs->set_defaction(pg_query::DEFELEM_UNSPEC);
   }
   if (!plan.has_query()) return std::unexpected(sql::unsupportedNode("ExplainStmt"));
+  // The relations the explained statement alone reads or writes, for the check below.
+  std::vector<std::string> earlier = std::move(context.allowed.relations);
+  context.allowed.relations.clear();
   auto inner = dispatchNested(
       *plan.mutable_query(), context,
       {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "ExecuteStmt", "DeclareCursorStmt"},
       "EXPLAIN");
+  std::vector<std::string> explained = std::move(context.allowed.relations);
+  context.allowed.relations = std::move(earlier);
+  noteRelations(context, explained);
   if (!inner) return std::unexpected(inner.error());
+  const bool plain_read =
+      plan.query().has_select_stmt() && !plan.query().select_stmt().has_with_clause();
+  if (auto refusal = checkExplainedRelations(context.policy, explained,
+                                             plan.query().has_execute_stmt(), !plain_read))
+    return std::unexpected(std::move(*refusal));
   return "EXPLAIN";
 }
 

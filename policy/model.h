@@ -56,6 +56,20 @@ struct ForeignKey {
   friend bool operator==(const ForeignKey&, const ForeignKey&) = default;
 };
 
+// A unique index or constraint (exclusion constraints too) of a protected table, as the live
+// database has it (policy/column_facts.h). One whose key columns leave out the tenant column is
+// unique across all tenants: a tenant choosing its values learns which values others use
+// (policy/sql/unique_key_guard.h).
+struct UniqueKey {
+  std::string id;                    // pg_index.indexrelid, to group the rows of one index
+  std::string name;                  // the index's name, also its constraint's (ON CONSTRAINT)
+  std::vector<std::string> columns;  // its plain key columns, in index order
+  // The columns its expressions and predicate (partial index) read.
+  std::vector<std::string> expression_columns;
+
+  friend bool operator==(const UniqueKey&, const UniqueKey&) = default;
+};
+
 struct ProtectedTable {
   std::string schema;
   std::string name;
@@ -63,6 +77,10 @@ struct ProtectedTable {
   std::vector<ColumnRule> columns;       // visible columns, in the order `*` shows them
   std::vector<RowRule> rules;            // row rules (in a role view: only the role's)
   std::vector<ForeignKey> foreign_keys;  // from the live database; empty until read
+  // Its unique keys that leave out the tenant column, from the live database; empty until read.
+  std::vector<UniqueKey> global_unique_keys;
+  // It has inheritance children or partitions (pg_inherits), which plans name: no EXPLAIN.
+  bool has_children = false;
 
   const ColumnRule* findColumn(std::string_view column) const;
 };

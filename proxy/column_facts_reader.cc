@@ -14,8 +14,9 @@ awaitable<std::expected<policy::ColumnFacts, std::string>> readColumnFacts(
   auto connection = co_await connectBackend(config, params);
   if (!connection) co_return std::unexpected(connection.error());
   std::string out;
-  protocol::appendQuery(
-      out, std::string(policy::kLeakproofColumnsQuery) + "; " + policy::kForeignKeysQuery);
+  protocol::appendQuery(out, std::string(policy::kLeakproofColumnsQuery) + "; " +
+                                 policy::kForeignKeysQuery + "; " + policy::kUniqueKeysQuery +
+                                 "; " + policy::kInheritedTablesQuery);
   boost::system::error_code ec;
   co_await asio::async_write(connection->socket, asio::buffer(out),
                              asio::redirect_error(use_awaitable, ec));
@@ -33,7 +34,9 @@ awaitable<std::expected<policy::ColumnFacts, std::string>> readColumnFacts(
       auto row = protocol::parseDataRow(frame.body);
       if (row && row->size() == 3 && (*row)[0] && (*row)[1] && (*row)[2]) {
         facts.leakproof_equality.insert(*(*row)[0] + "." + *(*row)[1] + "." + *(*row)[2]);
-      } else if (!row || !policy::addForeignKeyRow(facts, *row)) {
+      } else if (!row ||
+                 !(policy::addForeignKeyRow(facts, *row) || policy::addUniqueKeyRow(facts, *row) ||
+                   policy::addInheritedRow(facts, *row))) {
         co_return std::unexpected(std::string("unexpected column facts row"));
       }
     } else if (frame.tag == protocol::btag::kErrorResponse) {

@@ -9,6 +9,7 @@
 #include "policy/sql/foreign_key_guard.h"
 #include "policy/sql/nodes.h"
 #include "policy/sql/rewriter.h"
+#include "policy/sql/unique_key_guard.h"
 #include "policy/sql/walker.h"
 #include "protocol/sqlstate.h"
 
@@ -262,6 +263,9 @@ std::expected<CopyRewrite, PgError> rewriteCopy(pg_query::Node& statement,
     if (name == table->tenant_column) tenant_index = i;
     plan.columns.push_back(name);
   }
+  // COPY may not choose values of keys unique across tenants (policy/sql/unique_key_guard.h).
+  if (auto refusal = checkCopyUniqueKeys(*table, plan.columns, policy))
+    return std::unexpected(std::move(*refusal));
   // Foreign keys to other protected tables are checked per value inside the tenant's fence,
   // which rows arriving after the decision cannot be (policy/sql/foreign_key_guard.h).
   if (auto refusal = checkCopyForeignKeys(*table, plan.columns, policy))

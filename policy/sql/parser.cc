@@ -11,6 +11,7 @@
 
 #include "policy/sql/walker.h"
 #include "protocol/sqlstate.h"
+#include "protocol/utf8.h"
 
 namespace tenantwall::policy::sql {
 namespace {
@@ -69,39 +70,6 @@ std::expected<std::string, protocol::PgError> withoutLocations(pg_query::ParseRe
   return bytes;
 }
 
-// Offset of the first byte that does not start a valid UTF-8 sequence (overlong forms, UTF-16
-// surrogates, code points past U+10FFFF, truncated sequences), or npos when all of sql is valid.
-std::size_t invalidUtf8At(std::string_view sql) {
-  for (std::size_t i = 0; i < sql.size();) {
-    const auto at = [&](std::size_t k) { return static_cast<unsigned char>(sql[i + k]); };
-    const unsigned char b0 = at(0);
-    std::size_t length = 1;
-    unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-      length = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-      length = 3;
-      if (b0 == 0xE0) low = 0xA0;
-      if (b0 == 0xED) high = 0x9F;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-      length = 4;
-      if (b0 == 0xF0) low = 0x90;
-      if (b0 == 0xF4) high = 0x8F;
-    } else {
-      return i;
-    }
-    if (i + length > sql.size() || at(1) < low || at(1) > high) return i;
-    for (std::size_t k = 2; k < length; ++k)
-      if (at(k) < 0x80 || at(k) > 0xBF) return i;
-    i += length;
-  }
-  return std::string_view::npos;
-}
-
 }  // namespace
 
 std::expected<pg_query::ParseResult, protocol::PgError> parse(std::string_view sql) {
@@ -113,7 +81,7 @@ std::expected<pg_query::ParseResult, protocol::PgError> parse(std::string_view s
   }
   // Sessions are UTF8 (tenantwall pins client_encoding): invalid bytes are PostgreSQL's 22021,
   // and they must not reach the parse tree, whose protobuf strings are UTF-8 only.
-  if (const std::size_t bad = invalidUtf8At(sql); bad != std::string_view::npos) {
+  if (const std::size_t bad = protocol::invalidUtf8At(sql); bad != std::string_view::npos) {
     char hex[8];
     std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(sql[bad]));
     return std::unexpected(

@@ -14,6 +14,7 @@
 #include "policy/sql/parser.h"
 #include "policy/sql/row_rules.h"
 #include "policy/sql/statement_rewriter.h"
+#include "policy/sql/unique_key_guard.h"
 #include "policy/sql/write_columns.h"
 #include "protocol/sqlstate.h"
 
@@ -307,6 +308,8 @@ Visit StatementRewriter::onUpdate(Message& node, pg_query::Node* wrapper, Walker
     return std::unexpected(s.error());
   if (auto refusal = checkRowRuleSet(update.target_list(), **table, principal_, "UPDATE"))
     return std::unexpected(std::move(*refusal));
+  if (auto refusal = checkSetUniqueKeys(update.target_list(), **table, policy_))
+    return std::unexpected(std::move(*refusal));
   if (auto s =
           expandReturning(*update.mutable_returning_list(), target, update.from_clause_size() > 0);
       !s)
@@ -524,6 +527,8 @@ Visit StatementRewriter::onInsert(Message& node, pg_query::Node* wrapper, Walker
                                        principal_, "INSERT ... ON CONFLICT DO UPDATE"))
       return std::unexpected(std::move(*refusal));
   }
+  if (auto refusal = checkInsertUniqueKeys(insert, **table, policy_))
+    return std::unexpected(std::move(*refusal));
   if (auto s = expandReturning(*insert.mutable_returning_list(), target, false); !s)
     return std::unexpected(s.error());
 

@@ -11,6 +11,7 @@ def wait_exit(px, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if px.process.poll() is not None:
+            px._reader.join(5)  # the thread reading the proxy's output may lag behind its exit
             return px.process.returncode
         time.sleep(0.05)
     return None

@@ -264,9 +264,32 @@ SCOPED_WRITES = [
     "INSERT INTO customers (name) VALUES ('Mallory')",
     "INSERT INTO customers (tenant_id, name) VALUES ('acme', 'Mallory')",
     "INSERT INTO customers (name) SELECT name FROM customers",
+]
+
+# Writes that choose a value of customers.id, unique across all tenants: refused outright
+# (policy/sql/unique_key_guard.h), so they can neither touch nor reveal globex's customer 4.
+KEY_CHOOSING_WRITES = [
     "INSERT INTO customers (id, name) VALUES (4, 'clash') ON CONFLICT (id) DO UPDATE SET name = 'pwned'",
     "INSERT INTO customers (id, name) VALUES (4, 'clash') ON CONFLICT DO NOTHING",
+    "INSERT INTO customers (id, name) VALUES (4, 'clash')",
+    "UPDATE customers SET id = 4 WHERE id = 3",
 ]
+
+
+@pytest.mark.parametrize("sql", KEY_CHOOSING_WRITES)
+def test_writes_choosing_a_key_shared_by_all_tenants_are_refused(connect, pg, sql):
+    before = {t: pg.query(f"SELECT * FROM {t} ORDER BY id") for t in ("customers", "orders")}
+    conn = connect("alice")
+    try:
+        with pytest.raises(psycopg2.Error) as refused:
+            run(conn, sql)
+        assert refused.value.pgcode == "42501", f"as alice: {sql} gave {refused.value.pgcode}"
+        assert refused.value.diag.message_primary == (
+            "column customers.id is unique across all tenants: a tenant cannot choose its value")
+        for t, rows in before.items():
+            assert pg.query(f"SELECT * FROM {t} ORDER BY id") == rows, f"as alice: {sql} changed {t}"
+    finally:
+        pg.reset_data()
 
 
 @pytest.mark.parametrize("sql", SCOPED_WRITES)
@@ -302,4 +325,36 @@ def test_own_tenant_writes_take_effect(connect, pg):
         assert len(rows) == 1
         assert pg.query("SELECT count(*) FROM customers WHERE name = 'Renamed'") == [(0,)]
     finally:
+        pg.reset_data()
+
+
+def test_expression_and_partial_unique_indexes_guard_the_columns_they_read(pg, start_proxy):
+    # Read from the live database at the proxy's start: lower(name) is unique across tenants
+    # among rows with a phone, so name (the expression) and phone (the predicate) are guarded.
+    with pg.superuser("app") as c:
+        c.cursor().execute("CREATE UNIQUE INDEX customers_lower_name_key ON public.customers "
+                           "(lower(name)) WHERE phone IS NOT NULL")
+    try:
+        conn = start_proxy().connect("alice")
+        for sql, column in (("INSERT INTO customers (name) VALUES ('Gloria')", "name"),
+                            ("UPDATE customers SET name = 'Gloria' WHERE id = 1", "name"),
+                            ("UPDATE customers SET phone = '555-0100' WHERE id = 1", "phone")):
+            with pytest.raises(psycopg2.Error) as refused:
+                run(conn, sql)
+            assert refused.value.pgcode == "42501", f"{sql}: {refused.value}"
+            assert refused.value.diag.message_primary == (
+                f"column customers.{column} is unique across all tenants: a tenant cannot choose its value")
+        conn.close()
+        # The same key made unique per tenant needs no guard.
+        with pg.superuser("app") as c:
+            c.cursor().execute("DROP INDEX public.customers_lower_name_key; "
+                               "CREATE UNIQUE INDEX customers_lower_name_key ON public.customers "
+                               "(tenant_id, lower(name)) WHERE phone IS NOT NULL")
+        conn = start_proxy().connect("alice")
+        _, rows = run(conn, "UPDATE customers SET name = 'Renamed' WHERE id = 1 RETURNING name")
+        assert rows == [("Renamed",)]
+        conn.close()
+    finally:
+        with pg.superuser("app") as c:
+            c.cursor().execute("DROP INDEX IF EXISTS public.customers_lower_name_key")
         pg.reset_data()

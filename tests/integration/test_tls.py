@@ -342,7 +342,7 @@ def test_libpq_verify_full_tenant_rows(start_tls_proxy, pg, pki):
         assert got == want and len(want) in (2, 3), f"as {user} over TLS: {got} != {want}"
         raw_emails = {r[0] for r in pg.query("SELECT email FROM customers WHERE email IS NOT NULL")}
         assert not raw_emails & {r[3] for r in got}, f"as {user}: raw e-mail over TLS: {got}"
-    assert "TLSv1.3 TLS_AES_256_GCM_SHA384" in px.output, px.output
+    wait_for(lambda: "TLSv1.3 TLS_AES_256_GCM_SHA384" in px.output, "the TLS session in the log")
 
 
 def test_psql_verify_full_conninfo_and_rows(start_tls_proxy, pg, pki):
@@ -640,7 +640,8 @@ def test_certificate_reload(start_tls_proxy, pg, pki, tmp_path):
         second = peer_certificate(px.port, pki)
         assert (second["serialNumber"], second["subject"]) == (
             "03EA", ((("commonName", "tenantwall-proxy-2"),),)), second
-        assert "client TLS (tls.cert_file, tls.key_file, tls.ca_file) reloaded" in px.output
+        wait_for(lambda: "client TLS (tls.cert_file, tls.key_file, tls.ca_file) reloaded"
+                 in px.output, "the reload line in the log")
         # The session from before keeps its TLS connection and works.
         assert session.info.ssl_in_use is True
         _, want = pg.truth("acme", CUSTOMERS_SQL)
@@ -650,8 +651,8 @@ def test_certificate_reload(start_tls_proxy, pg, pki, tmp_path):
         cert.write_text("not a certificate\n")
         third = peer_certificate(px.port, pki)
         assert third["serialNumber"] == "03EA", third
-        assert "client TLS (tls.cert_file, tls.key_file, tls.ca_file) not reloaded, keeping the " \
-               "running one" in px.output, px.output
+        wait_for(lambda: "client TLS (tls.cert_file, tls.key_file, tls.ca_file) not reloaded, "
+                 "keeping the running one" in px.output, "the failed reload in the log")
         conn = libpq(px, "bob", "bob-secret", rootcert=pki.ca[0])
         assert len(customers(conn)) == 2
         conn.close()
@@ -720,7 +721,7 @@ def test_backend_tls_wrong_ca_or_name_is_a_clean_error(start_tls_proxy, pg_tls, 
         assert time.monotonic() - started < 5, f"{backend_tls}: took too long"
         assert [(e.code, e.fields["S"], e.text) for e in errors] == [
             ("08006", "FATAL", "tenantwall could not connect to the database")], errors
-        assert logged in px.output, f"{backend_tls}:\n{px.output}"
+        wait_for(lambda: logged in px.output, f"{backend_tls}: {logged!r} in the log")
         message = libpq_error(px, "bob", "bob-secret", sslmode="disable")
         assert "tenantwall could not connect to the database" in message, message
         assert px.alive()
@@ -982,4 +983,5 @@ def test_backend_ca_file_replaced_on_disk(start_tls_proxy, pg_tls, pki, tmp_path
         assert len(customers(conn)) == 3
     finally:
         conn.close()
-    assert "backend TLS (backend.tls.ca_file) reloaded" in px.output, px.output
+    wait_for(lambda: "backend TLS (backend.tls.ca_file) reloaded" in px.output,
+             "the backend TLS reload in the log")

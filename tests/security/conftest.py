@@ -28,11 +28,16 @@ unchanged = _fixtures.unchanged
 
 
 @pytest.fixture(scope="session")
-def hostile_world(pg):
+def hostile_world(pg, _proxy_holder):
     """The extra objects of support.EXTRA_OBJECTS in app and app_truth, and what acme must never see."""
+    import harness
     import support
     support.create_extra_objects(pg, "app")
     support.create_extra_objects(pg, "app_truth")  # the tenant oracle sees the same inheritance
+    # tenantwall reads the schema's inheritance and keys at start and every minute: restart the
+    # shared proxy so it knows the objects just created (customers_archive).
+    _proxy_holder["proxy"].stop()
+    _proxy_holder["proxy"] = harness.Proxy(pg).start()
     return support.Secrets.load(pg)
 
 

@@ -120,12 +120,12 @@ ORACLE_PAIRS = [
      4, 9999, None),
     ("fk-update", "UPDATE orders SET customer_id = {k} WHERE id = 1", 5, 9999, None),
     ("pk-insert", "INSERT INTO customers (id, tenant_id, name) VALUES ({k}, 'acme', 'x')", 4, 9999,
-     cases.ORACLE),
+     None),
     ("on-conflict-nothing", "INSERT INTO customers (id, tenant_id, name) VALUES ({k}, 'acme', 'x') "
-     "ON CONFLICT DO NOTHING", 4, 9999, cases.ORACLE),
+     "ON CONFLICT DO NOTHING", 4, 9999, None),
     ("on-conflict-update", "INSERT INTO orders (id, tenant_id, customer_id, amount, status) VALUES "
-     "({k}, 'acme', 1, 1, 'x') ON CONFLICT (id) DO UPDATE SET status = 'x'", 5, 9999, cases.ORACLE),
-    ("pk-update", "UPDATE customers SET id = {k} WHERE id = 3", 4, 9999, cases.ORACLE),
+     "({k}, 'acme', 1, 1, 'x') ON CONFLICT (id) DO UPDATE SET status = 'x'", 5, 9999, None),
+    ("pk-update", "UPDATE customers SET id = {k} WHERE id = 3", 4, 9999, None),
     ("tenant-key", "INSERT INTO tenants VALUES ('{k}', 'x') ON CONFLICT DO NOTHING", "globex", "nobody",
      None),
 ]
@@ -160,15 +160,15 @@ def test_existence_oracles(name, template, victim_key, free_key, hostile_world, 
 HIDDEN_RELATIONS = ("customers_archive", "internal_audit", "customer_view", "order_totals", "events")
 
 
-@pytest.mark.xfail(strict=True, reason="LEAK (metadata): EXPLAIN names inheritance children that the "
-                   "policy does not list (customers_archive), which pg_class and ::regclass hide")
 @pytest.mark.parametrize("sql", ["EXPLAIN SELECT * FROM customers",
                                  "EXPLAIN (VERBOSE, COSTS OFF) UPDATE customers SET name = 'x'"])
 def test_explain_names_no_relation_outside_the_policy(sql, hostile_world, connect):
+    # customers has an inheritance child (customers_archive) the policy does not list: its plan
+    # would name it, so tenantwall refuses EXPLAIN on customers.
     conn = connect(ATTACKER)
     outcome = execute(conn, [sql])
-    assert outcome.error is None, outcome.describe()
-    text = "\n".join(r[0] for r in outcome.rows)
+    text = "\n".join(r[0] for r in outcome.rows) if outcome.error is None else str(outcome.error)
     named = [r for r in HIDDEN_RELATIONS if r in text]
     if named:
         fail(ATTACKER, [sql], f"EXPLAIN names relations outside the policy {named}:\n{text}")
+    assert outcome.error is not None and outcome.error.pgcode == "42501", outcome.describe()

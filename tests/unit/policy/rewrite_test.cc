@@ -17,6 +17,10 @@
 //   foreign-keys: demo            (optional: the foreign keys of deploy/demo/schema.sql, as the
 //                                  proxy reads them; "extra" adds keys to a hidden table and a
 //                                  two-column key; "pending": not read yet; default: none, read)
+//   unique-keys: demo             (optional: "foreign-keys: demo" plus the unique keys of
+//                                  deploy/demo/schema.sql, the primary keys on id, and more:
+//                                  see uniqueKeyPolicy; "inherited": the same, and customers has
+//                                  inheritance children)
 //   policy: roles                 (optional: tests/unit/policy/roles_policy.yaml instead of
 //                                  conf/policy.yaml)
 //   role: viewer                  (optional, default analyst)
@@ -59,6 +63,7 @@ struct RewriteCase {
   std::optional<std::string> copy_in;
   bool leakproof = false;     // "leakproof: all": every column's equality is known leakproof
   std::string foreign_keys;   // "foreign-keys:": "", "demo", "extra" or "pending"
+  std::string unique_keys;    // "unique-keys:": "", "demo" or "inherited"
   bool roles_policy = false;  // "policy: roles"
   std::string role = "analyst";
   std::vector<std::string> groups;
@@ -162,6 +167,8 @@ std::vector<RewriteCase> loadCases() {
         c.copy_in = trim(value);
       } else if (key == "foreign-keys") {
         c.foreign_keys = trim(value);
+      } else if (key == "unique-keys") {
+        c.unique_keys = trim(value);
       } else if (key == "leakproof" && trim(value) == "all") {
         c.leakproof = true;
       } else if (key == "policy" && trim(value) == "roles") {
@@ -267,6 +274,38 @@ const Policy& foreignKeyPolicy(const std::string& which) {
   return *it->second;
 }
 
+// conf/policy.yaml annotated with the foreign keys of "demo" and unique keys: the primary keys
+// on id (global), customers_email_key on lower(email) WHERE phone IS NOT NULL (global, an
+// expression and partial index), orders_tenant_status_key (tenant_id, status) (per tenant);
+// "inherited": customers also has inheritance children.
+const Policy& uniqueKeyPolicy(const std::string& which) {
+  static const std::map<std::string, std::shared_ptr<const Policy>> policies = [] {
+    const Policy& base = foreignKeyPolicy("demo");
+    ColumnFacts facts;
+    facts.foreign_keys_read = true;
+    for (const auto& [key, table] : base.protected_tables)
+      facts.foreign_keys[table.schema + "." + table.name] = table.foreign_keys;
+    facts.unique_keys["public.customers"] = {
+        UniqueKey{.id = "1", .name = "customers_pkey", .columns = {"id"}},
+        UniqueKey{.id = "2",
+                  .name = "customers_email_key",
+                  .columns = {},
+                  .expression_columns = {"email", "phone"}}};
+    facts.unique_keys["public.orders"] = {
+        UniqueKey{.id = "3", .name = "orders_pkey", .columns = {"id"}},
+        UniqueKey{
+            .id = "4", .name = "orders_tenant_status_key", .columns = {"tenant_id", "status"}}};
+    ColumnFacts inherited = facts;
+    inherited.inherited = {"public.customers"};
+    return std::map<std::string, std::shared_ptr<const Policy>>{
+        {"demo", annotateColumns(base, facts, base.version)},
+        {"inherited", annotateColumns(base, inherited, base.version)}};
+  }();
+  const auto it = policies.find(which);
+  if (it == policies.end()) throw std::runtime_error("unknown unique-keys: " + which);
+  return *it->second;
+}
+
 // Roles, row rules and per-role columns over tables of their own (tests/unit/policy).
 const Policy& rolesPolicy() {
   static const std::shared_ptr<const Policy> policy =
@@ -315,6 +354,7 @@ TEST_P(RewriteCases, Decides) {
                       .groups = c.groups,
                       .attributes = c.attributes};
   const Policy& policy = c.roles_policy            ? rolesPolicy()
+                         : !c.unique_keys.empty()  ? uniqueKeyPolicy(c.unique_keys)
                          : !c.foreign_keys.empty() ? foreignKeyPolicy(c.foreign_keys)
                                                    : testPolicy(c.leakproof);
   const Decision decision = decide(principal, c.sql, policy);
