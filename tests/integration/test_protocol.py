@@ -38,18 +38,7 @@ SYNC = wire.message(b"S")
 
 
 def data_rows(replies):
-    rows = []
-    for tag, payload in replies:
-        if tag == b"D":
-            (n,) = struct.unpack("!H", payload[:2])
-            pos, row = 2, []
-            for _ in range(n):
-                (length,) = struct.unpack("!i", payload[pos:pos + 4])
-                pos += 4
-                row.append(None if length < 0 else payload[pos:pos + length])
-                pos += max(length, 0)
-            rows.append(row)
-    return rows
+    return [wire.parse_data_row(payload) for tag, payload in replies if tag == b"D"]
 
 
 def tags(replies):

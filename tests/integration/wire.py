@@ -225,23 +225,25 @@ def scram_login(conn: Conn, user: str, password: str, *, database: str = "app",
     return conn.read_until(b"Z")
 
 
+def parse_data_row(payload: bytes) -> list[bytes | None]:
+    """The column values of a DataRow body, as bytes (None for NULL)."""
+    (n,) = struct.unpack("!H", payload[:2])
+    pos, row = 2, []
+    for _ in range(n):
+        (length,) = struct.unpack("!i", payload[pos:pos + 4])
+        pos += 4
+        row.append(None if length < 0 else payload[pos:pos + length])
+        pos += max(length, 0)
+    return row
+
+
 def simple_query(conn: Conn, sql: str) -> tuple[list[list[str | None]], Error | None]:
     """Runs one simple Query; returns the text rows and the ErrorResponse, if any."""
     conn.send(query_message(sql))
     rows, error = [], None
     for tag, payload in conn.read_until(b"Z"):
         if tag == b"D":
-            (n,) = struct.unpack("!H", payload[:2])
-            pos, row = 2, []
-            for _ in range(n):
-                (length,) = struct.unpack("!i", payload[pos:pos + 4])
-                pos += 4
-                if length < 0:
-                    row.append(None)
-                else:
-                    row.append(payload[pos:pos + length].decode())
-                    pos += length
-            rows.append(row)
+            rows.append([None if v is None else v.decode() for v in parse_data_row(payload)])
         elif tag == b"E":
             error = parse_error(payload)
     return rows, error

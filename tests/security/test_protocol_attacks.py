@@ -294,14 +294,7 @@ def rows_and_errors(messages):
     rows, errors = [], []
     for tag, payload in messages:
         if tag == b"D":
-            (n,) = struct.unpack("!H", payload[:2])
-            pos, row = 2, []
-            for _ in range(n):
-                (length,) = struct.unpack("!i", payload[pos:pos + 4])
-                pos += 4
-                row.append(None if length < 0 else payload[pos:pos + length])
-                pos += max(length, 0)
-            rows.append(row)
+            rows.append(wire.parse_data_row(payload))
         elif tag == b"E":
             errors.append(wire.parse_error(payload))
     return rows, errors
