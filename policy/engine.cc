@@ -10,6 +10,7 @@
 
 #include "policy/roles.h"
 #include "policy/sql/copy_rewriter.h"
+#include "policy/sql/explain_options.h"
 #include "policy/sql/parser.h"
 #include "policy/sql/rewriter.h"
 #include "policy/sql/session_statements.h"
@@ -30,6 +31,7 @@ struct Context {
   Allowed& allowed;
   int statements;                         // in the whole string
   bool tenant_parameter_written = false;  // a parameter was written to a tenant column
+  bool shared_aggregate = false;          // a statement was decided as a shared-dataset aggregate
 };
 
 // Returns the command name reported in Allowed::statement_kinds, or the refusal.
@@ -52,6 +54,7 @@ std::expected<std::string, PgError> query(pg_query::Node& statement, Context& co
   // A statement naming a shared dataset is decided by the k-anonymous aggregate rules alone.
   if (auto shared = sql::rewriteSharedAggregate(statement, context.principal, context.policy)) {
     if (!*shared) return std::unexpected(shared->error());
+    context.shared_aggregate = true;
     noteRelations(context, std::move(**shared));
     return "SELECT";
   }
@@ -70,7 +73,9 @@ std::expected<std::string, PgError> query(pg_query::Node& statement, Context& co
   return "SELECT";
 }
 
-std::expected<std::string, PgError> session(pg_query::Node& statement, Context&) {
+std::expected<std::string, PgError> session(pg_query::Node& statement, Context& context) {
+  if (statement.has_variable_set_stmt() && !statement.variable_set_stmt().is_local())
+    context.allowed.session_state = true;
   return sql::checkSessionStatement(statement);
 }
 
@@ -84,6 +89,8 @@ std::expected<std::string, PgError> declareCursor(pg_query::Node& statement, Con
   if (!declare.has_query()) return std::unexpected(sql::unsupportedNode("DeclareCursorStmt"));
   auto inner = dispatchNested(*declare.mutable_query(), context, {"SelectStmt"}, "DECLARE CURSOR");
   if (!inner) return std::unexpected(inner.error());
+  constexpr int kCursorOptHold = 0x0020;  // CURSOR_OPT_HOLD, PostgreSQL's parsenodes.h
+  if (declare.options() & kCursorOptHold) context.allowed.session_state = true;
   return "DECLARE CURSOR";
 }
 
@@ -114,6 +121,7 @@ std::expected<std::string, PgError> prepare(pg_query::Node& statement, Context& 
         "leave the tenant column out (tenantwall fills it in and limits every statement to your "
         "tenant), or use the extended protocol, whose Bind values tenantwall checks"));
   }
+  context.allowed.session_state = true;
   return "PREPARE";
 }
 
@@ -169,53 +177,44 @@ std::optional<PgError> checkExplainedRelations(const Policy& policy,
   return std::nullopt;
 }
 
-// EXPLAIN shows the rewritten plan. ANALYZE is refused: it reports how many rows the tenant
-// filter removed, which counts other tenants' rows. Cost estimates come from table-wide
-// statistics (DESIGN 5b refuses those), so COSTS is forced off.
+// What may be run under EXPLAIN ANALYZE, once the explained statement itself was allowed (a
+// refused one has already been refused as it would be without EXPLAIN).
+std::optional<PgError> checkAnalyzed(const pg_query::ExplainStmt& plan, const Context& context) {
+  if (plan.query().has_execute_stmt()) {
+    return protocol::makeError(
+        sqlstate::kFeatureNotSupported, "EXPLAIN ANALYZE EXECUTE is not supported by tenantwall",
+        "EXPLAIN ANALYZE the prepared statement's own text instead, or use EXPLAIN EXECUTE "
+        "without ANALYZE");
+  }
+  if (context.shared_aggregate) {
+    return explainRefused(
+        "EXPLAIN ANALYZE of a shared dataset query is not allowed by the tenantwall policy",
+        "its plan counts the rows of every opted-in tenant before they are aggregated; use "
+        "EXPLAIN without ANALYZE");
+  }
+  if (context.statements != 1) {
+    return protocol::makeError(
+        sqlstate::kFeatureNotSupported,
+        "EXPLAIN ANALYZE must be the only statement of its query string under tenantwall",
+        "send EXPLAIN ANALYZE as a query of its own: tenantwall rewrites the plan PostgreSQL "
+        "returns, and can do so only for a query string with a single result");
+  }
+  return std::nullopt;
+}
+
+// EXPLAIN shows the plan of the rewritten statement, with COSTS off. EXPLAIN ANALYZE runs it
+// (a write too, where the write itself is allowed) and shows only what renderPlan() keeps of
+// its plan: PostgreSQL's own would count the rows the tenant filter removed, that is other
+// tenants' rows, and time them.
 std::expected<std::string, PgError> explain(pg_query::Node& statement, Context& context) {
   auto& plan = *statement.mutable_explain_stmt();
-  bool costs_given = false;
-  for (const auto& option : plan.options()) {
-    if (!option.has_def_elem()) return std::unexpected(sql::unsupportedNode(sql::nodeKind(option)));
-    const auto& def = option.def_elem();
-    const std::string value =
-        def.has_arg() && def.arg().has_string() ? def.arg().string().sval() : std::string("true");
-    if (def.defname() == "analyze" && (value == "false" || value == "off" || value == "0"))
-      continue;
-    if (def.defname() == "analyze") {
-      return std::unexpected(explainRefused(
-          "EXPLAIN ANALYZE is not allowed by the tenantwall policy",
-          "its row counts include the rows the tenant filter removed, that is other tenants' "
-          "rows; use EXPLAIN without ANALYZE"));
-    }
-    if (def.defname() == "costs") {
-      if (value != "false" && value != "off" && value != "0") {
-        return std::unexpected(explainRefused(
-            "EXPLAIN with costs is not allowed by the tenantwall policy",
-            "cost and row estimates come from statistics over every tenant's rows; tenantwall "
-            "shows plans with COSTS off"));
-      }
-      costs_given = true;
-      continue;
-    }
-    const bool harmless = def.defname() == "verbose" || def.defname() == "format" ||
-                          def.defname() == "summary" || def.defname() == "buffers";
-    if (!harmless) {
-      return std::unexpected(explainRefused(
-          "EXPLAIN option " + def.defname() + " is not allowed by the tenantwall policy",
-          "allowed options are VERBOSE, FORMAT, SUMMARY, BUFFERS and COSTS off"));
-    }
-  }
-  if (!costs_given) {
-    auto* costs = plan.add_options()->mutable_def_elem();
-    costs->set_defname("costs");
-    costs->mutable_arg()->mutable_string()->set_sval("false");
-    costs->set_defaction(pg_query::DEFELEM_UNSPEC);
-  }
+  auto options = sql::readExplainOptions(plan);
+  if (!options) return std::unexpected(options.error());
   if (!plan.has_query()) return std::unexpected(sql::unsupportedNode("ExplainStmt"));
   // The relations the explained statement alone reads or writes, for the check below.
   std::vector<std::string> earlier = std::move(context.allowed.relations);
   context.allowed.relations.clear();
+  context.shared_aggregate = false;
   auto inner = dispatchNested(
       *plan.mutable_query(), context,
       {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "ExecuteStmt", "DeclareCursorStmt"},
@@ -224,11 +223,23 @@ std::expected<std::string, PgError> explain(pg_query::Node& statement, Context& 
   context.allowed.relations = std::move(earlier);
   noteRelations(context, explained);
   if (!inner) return std::unexpected(inner.error());
+  if (options->analyze) {
+    if (auto refusal = checkAnalyzed(plan, context)) return std::unexpected(std::move(*refusal));
+  }
   const bool plain_read =
       plan.query().has_select_stmt() && !plan.query().select_stmt().has_with_clause();
   if (auto refusal = checkExplainedRelations(context.policy, explained,
                                              plan.query().has_execute_stmt(), !plain_read))
     return std::unexpected(std::move(*refusal));
+  if (options->analyze) {
+    sql::setAnalyzeOptions(plan);
+    context.allowed.render_plan = options->format == "json" ? PlanFormat::kJson : PlanFormat::kText;
+  } else if (!options->costs_given) {
+    auto* costs = plan.add_options()->mutable_def_elem();
+    costs->set_defname("costs");
+    costs->mutable_arg()->mutable_string()->set_sval("false");
+    costs->set_defaction(pg_query::DEFELEM_UNSPEC);
+  }
   return "EXPLAIN";
 }
 
@@ -339,6 +350,15 @@ Decision decide(const Principal& principal, std::string_view sql, const Policy& 
   if (!text) return std::unexpected(text.error());
   allowed.sql = std::move(*text);
   return allowed;
+}
+
+std::optional<protocol::PgError> checkExtendedProtocol(const Allowed& allowed) {
+  if (!allowed.render_plan) return std::nullopt;
+  return protocol::makeError(
+      sqlstate::kFeatureNotSupported,
+      "EXPLAIN ANALYZE is supported through the simple query protocol only under tenantwall",
+      "send it as a simple query (psql and psycopg2 do; with pgJDBC use preferQueryMode=simple): "
+      "tenantwall rewrites the plan PostgreSQL returns, and can do so only for a simple query");
 }
 
 std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int32_t>& type_oids) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/explain_render.h"
 #include "policy/model.h"
 #include "policy/principal.h"
 #include "protocol/pg_error.h"
@@ -42,10 +43,20 @@ struct Allowed {
   };
   std::optional<CopyIn> copy_in;
 
+  // Set for EXPLAIN ANALYZE (then the only statement of the string): PostgreSQL is asked for
+  // the plan as FORMAT JSON, and the client gets renderPlan() of it in this format
+  // (policy/explain_render.h) instead of PostgreSQL's answer.
+  std::optional<PlanFormat> render_plan;
+
   // Parameters ($n, 1-based) of an extended-protocol statement whose bound values must be the
   // principal's tenant (`INSERT ... (tenant_col) VALUES ($1)`, `WHERE tenant_col = $1`): the
   // proxy refuses a Bind that gives another value (checkTenantParameters).
   std::vector<int> tenant_parameters;
+
+  // The statement leaves state in the database session past its transaction (SET or RESET
+  // without LOCAL, PREPARE, DECLARE ... WITH HOLD): with pool.mode transaction the proxy keeps
+  // this client's backend connection to itself until it disconnects.
+  bool session_state = false;
 };
 
 // Either the SQL to forward, or the refusal with SQLSTATE, message and hint.
@@ -54,6 +65,10 @@ using Decision = std::expected<Allowed, protocol::PgError>;
 // Analyses every statement of sql (a simple-query string, possibly several statements);
 // one refused statement refuses the whole string.
 Decision decide(const Principal& principal, std::string_view sql, const Policy& policy);
+
+// A statement whose answer the proxy rewrites (Allowed::render_plan) must come as a simple
+// query, whose one result the proxy can transform: 0A000 for an extended-protocol Parse of it.
+std::optional<protocol::PgError> checkExtendedProtocol(const Allowed& allowed);
 
 // Checks the parameter type oids of an extended-protocol Parse. The object-identifier types
 // (regclass, regproc, regrole, ...) resolve names server-side, outside the analysed SQL, so a

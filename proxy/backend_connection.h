@@ -12,6 +12,7 @@
 #include "protocol/pg_error.h"
 #include "proxy/asio.h"
 #include "proxy/config.h"
+#include "proxy/pooled_statements.h"
 #include "proxy/stream.h"
 
 namespace tenantwall::proxy {
@@ -21,6 +22,7 @@ struct BackendConnection {
   std::vector<std::pair<std::string, std::string>> parameters;  // ParameterStatus at start-up
   std::int32_t pid = 0;  // PostgreSQL's cancel key data, never shown to clients
   std::int32_t key = 0;
+  ServerStatements prepared;  // pool.mode transaction: statements parsed under server names
 };
 
 // Resolves, connects and, as backend.tls.mode asks, sends SSLRequest and completes the TLS

@@ -21,7 +21,7 @@ BackendKey CancelRegistry::add(BackendKey backend) {
     const std::int32_t pid = randomInt32() & 0x7fffffff;
     if (pid == 0 || by_pid_.contains(pid)) continue;
     const std::int32_t key = randomInt32();
-    by_pid_.emplace(pid, std::make_pair(key, backend));
+    by_pid_.emplace(pid, Entry{key, backend, 0});
     return BackendKey{pid, key};
   }
 }
@@ -35,8 +35,33 @@ std::optional<BackendKey> CancelRegistry::find(BackendKey client) const {
   std::lock_guard lock(mutex_);
   auto it = by_pid_.find(client.pid);
   if (it == by_pid_.end()) return std::nullopt;
-  if (CRYPTO_memcmp(&it->second.first, &client.key, sizeof client.key) != 0) return std::nullopt;
-  return it->second.second;
+  if (CRYPTO_memcmp(&it->second.key, &client.key, sizeof client.key) != 0) return std::nullopt;
+  if (it->second.backend.pid == 0) return std::nullopt;
+  return it->second.backend;
+}
+
+bool CancelRegistry::retarget(std::int32_t client_pid, BackendKey backend) {
+  std::lock_guard lock(mutex_);
+  auto it = by_pid_.find(client_pid);
+  if (it == by_pid_.end() || it->second.cancels_in_flight > 0) return false;
+  it->second.backend = backend;
+  return true;
+}
+
+std::optional<BackendKey> CancelRegistry::startCancel(BackendKey client) {
+  std::lock_guard lock(mutex_);
+  auto it = by_pid_.find(client.pid);
+  if (it == by_pid_.end()) return std::nullopt;
+  if (CRYPTO_memcmp(&it->second.key, &client.key, sizeof client.key) != 0) return std::nullopt;
+  if (it->second.backend.pid == 0) return std::nullopt;
+  ++it->second.cancels_in_flight;
+  return it->second.backend;
+}
+
+void CancelRegistry::cancelDone(std::int32_t client_pid) {
+  std::lock_guard lock(mutex_);
+  if (auto it = by_pid_.find(client_pid); it != by_pid_.end() && it->second.cancels_in_flight > 0)
+    --it->second.cancels_in_flight;
 }
 
 }  // namespace tenantwall::proxy

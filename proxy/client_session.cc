@@ -22,8 +22,10 @@
 #include "protocol/scram.h"
 #include "protocol/sqlstate.h"
 #include "proxy/backend_connection.h"
+#include "proxy/explain_answer.h"
 #include "proxy/frame_reader.h"
 #include "proxy/log.h"
+#include "proxy/pooled_statements.h"
 #include "proxy/refusal_book.h"
 #include "proxy/startup_params.h"
 
@@ -46,14 +48,32 @@ awaitable<bool> writeAll(Stream& socket, std::string_view bytes) {
 // Forwards a cancel to the backend that owns the key; unknown keys are ignored silently, as
 // PostgreSQL does, so keys cannot be probed.
 awaitable<void> forwardCancel(std::shared_ptr<ServerState> state, protocol::StartupPacket packet) {
-  auto backend = state->cancel_keys.find(BackendKey{packet.cancel_pid, packet.cancel_key});
+  auto backend = state->cancel_keys.startCancel(BackendKey{packet.cancel_pid, packet.cancel_key});
   if (!backend) co_return;
+  // Until PostgreSQL has acted on it (it closes the connection then), the session keeps that
+  // backend (pool.mode transaction), so the cancel cannot hit another client's query.
+  struct Done {
+    CancelRegistry& keys;
+    std::int32_t pid;
+    ~Done() { keys.cancelDone(pid); }
+  } done{state->cancel_keys, packet.cancel_pid};
   // Over TLS too when backend.tls asks: the cancel key is a secret.
   Stream socket(tcp::socket(co_await asio::this_coro::executor));
   if (co_await openBackendStream(socket, state->backendConfig())) co_return;
   std::string out;
   protocol::appendCancelRequest(out, backend->pid, backend->key);
-  co_await writeAll(socket, out);
+  if (!co_await writeAll(socket, out)) co_return;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(std::chrono::milliseconds(state->config.backend.connect_timeout_ms));
+  timer.async_wait([&socket](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: the read below finished first
+    boost::system::error_code ignored;
+    socket.lowest_layer().close(ignored);
+  });
+  char byte = 0;
+  boost::system::error_code ec;
+  co_await socket.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(use_awaitable, ec));
+  timer.cancel();
 }
 
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
@@ -108,6 +128,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
            !unsynced_ && !state_->drain.draining();
   }
   awaitable<bool> startReset();
+  // pool.mode transaction: a pooled backend for the client's next messages, with its own
+  // backend pump; false sets fatal_.
+  awaitable<bool> attach();
+  // pool.mode transaction: at the end of a transaction that left nothing behind in the
+  // database session, the backend goes back to the pool; false if it must stay.
+  bool detach();
   // Idle: outside a transaction with no answer pending, so closing loses nothing.
   bool idle() const { return transaction_status_ == 'I' && copy_allowed_.empty() && !copy_in_; }
   void closeIfIdle();
@@ -148,7 +174,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string to_backend_;     // analysed client messages waiting to be written
   std::string current_frame_;  // raw bytes of the message being handled
   RefusalBook refusals_;
-  std::set<std::string, std::less<>> statements_;  // created through this proxy session
+  // Statements created through this proxy session, by the client's name.
+  std::map<std::string, ClientStatement, std::less<>> statements_;
   // Per statement: parameters whose bound value must be the principal's tenant (checked at Bind).
   std::map<std::string, std::vector<int>, std::less<>> tenant_parameters_;
   std::set<std::string, std::less<>> portals_;
@@ -157,6 +184,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // forwarded (each ends with one ReadyForQuery). Any other COPY is desynchronisation.
   enum class CopyAllowed { kNone, kOut, kIn };
   std::deque<CopyAllowed> copy_allowed_;
+  // Beside it, one entry per answer too: set for an EXPLAIN ANALYZE whose plan the proxy
+  // renders (policy::Allowed::render_plan), empty for every other answer.
+  std::deque<std::optional<ExplainAnswer>> explain_answers_;
   std::optional<policy::CopyInGuard> copy_in_;  // rows of a COPY FROM STDIN being checked
   bool copy_failed_ = false;  // refused mid-COPY: drop the client's rows until CopyDone/Fail
   bool closing_ = false;      // the client said goodbye: a backend close is expected
@@ -166,6 +196,22 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::optional<asio::steady_timer> reset_timer_;  // closes a backend that does not answer
   std::optional<PgError> fatal_;  // set by the client pump for the backend pump to deliver
   char transaction_status_ = 'I';
+  // pool.mode transaction: the client left state in its database session (session_state in
+  // policy/engine.h, or a named prepared statement), so it keeps its backend until it leaves.
+  bool pinned_ = false;
+  bool writing_ = false;  // the client pump is writing to the backend
+  // An unnamed statement was parsed and not yet bound: the client may bind it in a later
+  // transaction, so its backend stays until it does (or parses another).
+  bool unnamed_unbound_ = false;
+  // pool.mode transaction: named statements under server names (pooled_statements.h), and the
+  // Query/Sync messages forwarded and answered (ReadyForQuery), numbering the batches.
+  PooledStatements pooled_;
+  std::uint64_t batches_sent_ = 0;
+  std::uint64_t batches_done_ = 0;
+  bool renaming() const { return state_->config.pool.mode == PoolMode::kTransaction; }
+  // Appends a Bind, Describe or Close naming `server_name` instead of the client's statement.
+  void appendRenamed(std::string_view body, std::string_view client_name,
+                     std::string_view server_name);
 };
 
 const ClientSession::HandlerEntry ClientSession::kHandlers[] = {
@@ -192,12 +238,18 @@ awaitable<void> ClientSession::sendFatal(const PgError& error) {
 }
 
 void ClientSession::closeIfIdle() {
-  if (!idle() || fatal_ || !backend_ || reset_) return;
-  // The backend pump delivers fatal_ to the client once the backend side is closed.
+  if (!idle() || fatal_ || reset_ || closing_) return;
   fatal_ = protocol::makeFatal(sqlstate::kAdminShutdown,
                                "terminating connection due to administrator command",
                                "tenantwall is shutting down; reconnect");
   boost::system::error_code ignored;
+  if (!backend_) {
+    // Holding no backend (pool.mode transaction): the client pump's read ends, and it
+    // delivers fatal_ itself.
+    socket_.lowest_layer().cancel(ignored);
+    return;
+  }
+  // The backend pump delivers fatal_ to the client once the backend side is closed.
   backend_->socket.close(ignored);
 }
 
@@ -496,6 +548,8 @@ awaitable<void> ClientSession::run() {
   protocol::appendBackendKeyData(out, client_key_.pid, client_key_.key);
   protocol::appendReadyForQuery(out, 'I');
   if (!co_await writeAll(socket_, out)) co_return;
+  // pool.mode transaction: the backend only served the start-up; the first message takes one.
+  const bool detached = detach();
 
   // The session's strand (the coroutine's executor, not the socket's, which is the io_context's):
   // both pumps and drain requests run on it, so session state is never touched concurrently.
@@ -505,8 +559,10 @@ awaitable<void> ClientSession::run() {
       if (auto self = weak.lock()) self->closeIfIdle();
     });
   });
-  asio::co_spawn(
-      strand, [self = shared_from_this()]() { return self->backendPump(); }, asio::detached);
+  if (!detached) {
+    asio::co_spawn(
+        strand, [self = shared_from_this()]() { return self->backendPump(); }, asio::detached);
+  }
   if (state_->drain.draining()) closeIfIdle();  // the drain began while we were starting
   co_await clientPump();
 }
@@ -515,7 +571,11 @@ awaitable<void> ClientSession::clientPump() {
   for (;;) {
     // Batch: write what was analysed once no further whole message is already buffered.
     if (!to_backend_.empty() && !client_.hasFrame()) {
-      if (!co_await writeAll(backend_->socket, to_backend_)) co_return;
+      if (!backend_ && !co_await attach()) break;
+      writing_ = true;
+      const bool written = co_await writeAll(backend_->socket, to_backend_);
+      writing_ = false;
+      if (!written) co_return;
       to_backend_.clear();
     }
     auto read = co_await client_.next();
@@ -543,6 +603,8 @@ awaitable<void> ClientSession::clientPump() {
     }
     // Like PostgreSQL after an error in an extended-protocol batch: skip to Sync.
     if (discarding_ && tag_byte != protocol::ftag::kSync) continue;
+    // pool.mode transaction: the handlers name the backend's statements, so take it first.
+    if (!backend_ && !co_await attach()) break;
     current_frame_.assign(1, tag_byte);
     current_frame_.append(reinterpret_cast<const char*>(read.frame.body.data()) - 4, 4);
     current_frame_.append(read.frame.body);
@@ -556,6 +618,13 @@ awaitable<void> ClientSession::clientPump() {
   // Ending: whatever was analysed goes out, then the backend is told goodbye (or, on a fatal
   // error, cut off so the backend pump delivers the error and closes the client).
   closing_ = !fatal_;
+  // Holding no backend (pool.mode transaction): take one only for what is still to be sent.
+  if (!backend_ && !fatal_ && !to_backend_.empty()) co_await attach();
+  if (!backend_) {
+    if (fatal_) co_await sendFatal(*fatal_);
+    co_await closeClient();
+    co_return;
+  }
   if (!fatal_ && poolable()) {
     co_await startReset();
     co_return;
@@ -592,6 +661,55 @@ awaitable<bool> ClientSession::startReset() {
   co_return written;
 }
 
+awaitable<bool> ClientSession::attach() {
+  auto backend = co_await state_->pool.acquire(state_->backendConfig(), forwarded_);
+  if (!backend) {
+    state_->metrics.backendConnectFailed();
+    logLine(LogLevel::kError, tag() + ": no backend connection: " + backend.error());
+    fatal_ = protocol::makeFatal(sqlstate::kConnectionFailure,
+                                 "tenantwall could not get a database connection");
+    co_return false;
+  }
+  backend_.emplace(std::move(*backend));
+  backend_reader_.emplace(backend_->socket, protocol::kDefaultMaxMessage);
+  state_->cancel_keys.retarget(client_key_.pid, BackendKey{backend_->pid, backend_->key});
+  // The executor first: GCC 12 mishandles a co_await among the arguments of a call that also
+  // builds a lambda (the lambda's capture was released twice).
+  const auto strand = co_await asio::this_coro::executor;
+  asio::co_spawn(
+      strand, [self = shared_from_this()]() { return self->backendPump(); }, asio::detached);
+  co_return true;
+}
+
+bool ClientSession::detach() {
+  if (state_->config.pool.mode != PoolMode::kTransaction || !backend_ || pinned_ ||
+      unnamed_unbound_ || writing_ || !to_backend_.empty() || reset_ || closing_ || fatal_ ||
+      !idle() || copy_failed_ || unsynced_ || discarding_ || !pooled_.idle() ||
+      backend_reader_->buffered() != 0)
+    return false;
+  // A cancel on its way to this backend must not reach the next client's query.
+  if (!state_->cancel_keys.retarget(client_key_.pid, BackendKey{})) return false;
+  // PostgreSQL dropped the portals at the end of the transaction; the unnamed statement stays
+  // in the backend, which the client will not have next time.
+  portals_.clear();
+  statements_.erase(std::string());
+  pooled_.detached();
+  backend_reader_.reset();
+  state_->pool.release(forwarded_, std::move(*backend_));
+  backend_.reset();
+  return true;
+}
+
+void ClientSession::appendRenamed(std::string_view body, std::string_view client_name,
+                                  std::string_view server_name) {
+  // client_name points into body (protocol/extended.h parses in place).
+  const auto at = static_cast<std::size_t>(client_name.data() - body.data());
+  std::string renamed(body.substr(0, at));
+  renamed += server_name;
+  renamed += body.substr(at + client_name.size());
+  protocol::appendMessage(to_backend_, current_frame_[0], renamed);
+}
+
 void ClientSession::refuse(PgError error, bool extended, std::string_view marker_statement) {
   logLine(LogLevel::kInfo, tag() + ": refused " + error.sqlstate + ": " + error.message);
   state_->metrics.refused(error.sqlstate);
@@ -605,6 +723,8 @@ void ClientSession::refuse(PgError error, bool extended, std::string_view marker
   } else {
     protocol::appendQuery(to_backend_, marker);
     copy_allowed_.push_back(CopyAllowed::kNone);
+    explain_answers_.emplace_back();
+    ++batches_sent_;
   }
 }
 
@@ -680,6 +800,7 @@ Handled ClientSession::onQuery(std::string_view body) {
     return {};
   }
   protocol::appendQuery(to_backend_, decision->sql);
+  if (decision->session_state) pinned_ = true;
   if (const auto& in = decision->copy_in) {
     policy::CopyInSpec spec;
     spec.csv = in->format == "csv";
@@ -699,6 +820,9 @@ Handled ClientSession::onQuery(std::string_view body) {
     for (const auto& kind : decision->statement_kinds) copy_out = copy_out || kind == "COPY";
     copy_allowed_.push_back(copy_out ? CopyAllowed::kOut : CopyAllowed::kNone);
   }
+  explain_answers_.emplace_back();
+  if (decision->render_plan) explain_answers_.back().emplace(*decision->render_plan);
+  ++batches_sent_;
   return {};
 }
 
@@ -707,7 +831,10 @@ Handled ClientSession::onParse(std::string_view body) {
   if (!parse) return std::unexpected(parse.error());
   const bool unnamed = parse->statement.empty();
   auto refuseParse = [&](PgError error) {
-    if (unnamed) statements_.erase(std::string());
+    if (unnamed) {
+      statements_.erase(std::string());
+      unnamed_unbound_ = false;
+    }
     refuse(std::move(error), true, unnamed ? "" : "tw_refusal");
   };
   if (auto wrong_types = policy::checkParameterTypes(parse->param_types)) {
@@ -728,6 +855,10 @@ Handled ClientSession::onParse(std::string_view body) {
       return {};
     }
   }
+  if (auto simple_only = policy::checkExtendedProtocol(*decision)) {
+    refuseParse(std::move(*simple_only));
+    return {};
+  }
   if (decision->statement_kinds.size() > 1) {
     refuseParse(protocol::makeError(sqlstate::kSyntaxError,
                                     "cannot insert multiple commands into a prepared statement"));
@@ -738,16 +869,26 @@ Handled ClientSession::onParse(std::string_view body) {
     refuseParse(std::move(*wrong));
     return {};
   }
-  statements_.emplace(parse->statement);
+  if (decision->session_state) pinned_ = true;
+  if (unnamed) unnamed_unbound_ = true;
   tenant_parameters_.insert_or_assign(std::string(parse->statement), decision->tenant_parameters);
-  protocol::appendParse(to_backend_, parse->statement, decision->sql, parse->param_types);
+  ClientStatement statement{std::string(parse->statement), decision->sql, parse->param_types};
+  if (renaming() && !unnamed) {
+    statement.server_name = PooledStatements::serverName(statement.sql, statement.param_types);
+    pooled_.parse(statement, true, backend_->prepared, to_backend_, batches_sent_);
+  } else {
+    if (renaming()) pooled_.expect('1', batches_sent_);
+    protocol::appendParse(to_backend_, parse->statement, decision->sql, parse->param_types);
+  }
+  statements_.insert_or_assign(std::string(parse->statement), std::move(statement));
   return {};
 }
 
 Handled ClientSession::onBind(std::string_view body) {
   auto bind = protocol::parseBind(body);
   if (!bind) return std::unexpected(bind.error());
-  if (!statements_.contains(bind->statement)) {
+  const auto statement = statements_.find(bind->statement);
+  if (statement == statements_.end()) {
     refuse(protocol::makeError(
                sqlstate::kInvalidSqlStatementName,
                "prepared statement \"" + std::string(bind->statement) + "\" does not exist"),
@@ -762,7 +903,13 @@ Handled ClientSession::onBind(std::string_view body) {
     }
   }
   portals_.emplace(bind->portal);
-  to_backend_.append(current_frame_);
+  if (bind->statement.empty()) unnamed_unbound_ = false;
+  if (renaming() && !bind->statement.empty()) {
+    pooled_.ensure(statement->second, backend_->prepared, to_backend_, batches_sent_);
+    appendRenamed(body, bind->statement, statement->second.server_name);
+  } else {
+    to_backend_.append(current_frame_);
+  }
   return {};
 }
 
@@ -778,7 +925,13 @@ Handled ClientSession::onDescribe(std::string_view body) {
            true);
     return {};
   }
-  to_backend_.append(current_frame_);
+  if (renaming() && statement && !target->name.empty()) {
+    const ClientStatement& named = statements_.find(target->name)->second;
+    pooled_.ensure(named, backend_->prepared, to_backend_, batches_sent_);
+    appendRenamed(body, target->name, named.server_name);
+  } else {
+    to_backend_.append(current_frame_);
+  }
   return {};
 }
 
@@ -798,11 +951,23 @@ Handled ClientSession::onExecute(std::string_view body) {
 Handled ClientSession::onClose(std::string_view body) {
   auto target = protocol::parseDescribeOrClose(body);
   if (!target) return std::unexpected(target.error());
+  if (target->kind == 'S' && renaming() && !target->name.empty()) {
+    // Under the server name; a statement the client never made closes nothing, as in
+    // PostgreSQL (a name no server statement has: "tw_" and fewer than 32 hex digits).
+    auto it = statements_.find(target->name);
+    const ClientStatement none{"tw_none", "", {}};
+    pooled_.close(it != statements_.end() ? it->second : none, backend_->prepared, to_backend_,
+                  batches_sent_);
+    if (it != statements_.end()) statements_.erase(it);
+    return {};
+  }
   if (target->kind == 'S') {
     if (auto it = statements_.find(target->name); it != statements_.end()) statements_.erase(it);
+    if (target->name.empty()) unnamed_unbound_ = false;
   } else if (auto it = portals_.find(target->name); it != portals_.end()) {
     portals_.erase(it);
   }
+  if (renaming()) pooled_.expect('3', batches_sent_);
   to_backend_.append(current_frame_);
   return {};
 }
@@ -810,6 +975,8 @@ Handled ClientSession::onClose(std::string_view body) {
 Handled ClientSession::onSync(std::string_view) {
   discarding_ = false;
   copy_allowed_.push_back(CopyAllowed::kNone);
+  explain_answers_.emplace_back();
+  ++batches_sent_;
   to_backend_.append(current_frame_);
   return {};
 }
@@ -888,11 +1055,16 @@ Handled ClientSession::onFunctionCall(std::string_view) {
 // Appends what the client may see of one backend message; false ends the session.
 bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view raw,
                                std::string& out) {
+  if (!explain_answers_.empty() && explain_answers_.front() &&
+      explain_answers_.front()->relay(frame, out))
+    return true;  // the rendered plan, or the error that replaces it
   switch (frame.tag) {
     case protocol::btag::kErrorResponse:
     case protocol::btag::kNoticeResponse: {
       auto fields = protocol::parseErrorFields(frame.body);
       if (!fields) return false;
+      if (frame.tag == protocol::btag::kErrorResponse && renaming() && backend_)
+        pooled_.failed(batches_done_, backend_->prepared);
       if (frame.tag == protocol::btag::kErrorResponse) {
         if (auto refusal = refusals_.match(*fields)) {
           protocol::appendErrorResponse(out, *refusal);
@@ -919,9 +1091,26 @@ bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view ra
       out.append(raw);
       return true;
     }
+    case protocol::btag::kParseComplete:
+    case protocol::btag::kCloseComplete:
+      if (renaming()) {
+        switch (pooled_.complete(frame.tag)) {
+          case PooledStatements::Answer::kSwallow:
+            return true;  // the answer to a message the proxy added
+          case PooledStatements::Answer::kUnexpected:
+            logLine(LogLevel::kError, tag() + ": unexpected ParseComplete/CloseComplete");
+            return false;
+          case PooledStatements::Answer::kRelay:
+            break;
+        }
+      }
+      out.append(raw);
+      return true;
     case protocol::btag::kReadyForQuery:
       if (auto status = protocol::parseReadyForQuery(frame.body)) transaction_status_ = *status;
       if (!copy_allowed_.empty()) copy_allowed_.pop_front();
+      if (!explain_answers_.empty()) explain_answers_.pop_front();
+      ++batches_done_;
       out.append(raw);
       return true;
     default:
@@ -985,6 +1174,7 @@ awaitable<void> ClientSession::backendPump() {
                                              "unexpected message from the database"));
       break;
     }
+    if (detach()) co_return;  // the client keeps going; its next message takes a backend
     if (!co_await backend.fill()) {
       if (fatal_) {
         co_await sendFatal(*fatal_);
@@ -1009,6 +1199,7 @@ awaitable<void> ClientSession::backendPump() {
       else
         params.emplace_back(name, value);
     }
+    backend_->prepared.clear();  // DISCARD ALL deallocated them
     backend_reader_.reset();
     state_->pool.release(forwarded_, std::move(*backend_));
     backend_.reset();

@@ -127,9 +127,6 @@ const Setting kSettings[] = {
     {"pool", "mode",
      [](Config& c, const YAML::Node& n) {
        c.pool.mode = static_cast<PoolMode>(oneOf(n, {"none", "session", "transaction"}));
-       if (c.pool.mode == PoolMode::kTransaction)
-         throw YAML::Exception(n.Mark(),
-                               "pool.mode transaction is not supported yet; use session or none");
      }},
     {"pool", "size",
      [](Config& c, const YAML::Node& n) { c.pool.size = number<std::size_t>(n, 1, 100000); }},

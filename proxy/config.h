@@ -85,7 +85,8 @@ struct ApprovalConfig {
 enum class PoolMode {
   kNone,         // every client session opens and closes its own backend connection
   kSession,      // a client holds a pooled connection from login to disconnect, reset after
-  kTransaction,  // refused at load: not implemented yet
+  kTransaction,  // a client holds a pooled connection from the first message of a transaction
+                 // to its end, unless it left session state (then until disconnect)
 };
 
 struct PoolConfig {

@@ -268,6 +268,8 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="seconds-long run for CI")
     ap.add_argument("--seconds", type=int, default=15, help="duration of each pgbench run")
     ap.add_argument("--json", default=str(ROOT / "tests" / "bench" / "results.json"))
+    ap.add_argument("--pool-mode", choices=["session", "transaction"], default="session",
+                    help="pool mode of both tenantwall and PgBouncer")
     args = ap.parse_args()
     smoke = args.smoke
     seconds = 1 if smoke else args.seconds
@@ -293,10 +295,12 @@ def main():
             f"backend: {{host: 127.0.0.1, port: {pg.port}, database: app, user: tenantwall_service,"
             f" password: service-secret}}\npolicy: {tmp / 'policy.yaml'}\n"
             f"limits: {{max_connections: 5000}}\n"
-            # PgBouncer's pool_mode = session below. tenantwall attaches a pooled backend at
-            # login (PgBouncer at the first query), so its pool must hold the idle scenario's
-            # clients too; the pgbench scenarios use at most 32 of either pool's connections.
-            f"pool: {{mode: session, size: 1100}}\n")
+            # The same pool mode as PgBouncer below. In session mode tenantwall attaches a
+            # pooled backend at login (PgBouncer at the first query), so its pool must hold the
+            # idle scenario's clients too; the pgbench scenarios use at most 32 of either pool's
+            # connections. In transaction mode both pools have PgBouncer's default size.
+            f"pool: {{mode: {args.pool_mode}, "
+            f"size: {1100 if args.pool_mode == 'session' else 40}}}\n")
         tw = Daemon("tenantwall", [str(harness.proxy_binary()), "--config", str(tmp / "tenantwall.yaml")],
                     lambda text: int(text.split("listening on ")[1].split(":")[1].split()[0])
                     if "listening on " in text else None)
@@ -308,7 +312,7 @@ def main():
             f"[databases]\napp = host=127.0.0.1 port={pg.port} dbname=app\n"
             f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {bouncer_port}\n"
             f"auth_type = scram-sha-256\nauth_file = {tmp / 'userlist.txt'}\n"
-            "pool_mode = session\ndefault_pool_size = 40\nmax_client_conn = 5000\n"
+            f"pool_mode = {args.pool_mode}\ndefault_pool_size = 40\nmax_client_conn = 5000\n"
             f"unix_socket_dir =\nlogfile = {tmp / 'pgbouncer.file.log'}\n")
         harness._give_to_postgres(tmp)
         for name in ("userlist.txt", "pgbouncer.ini"):
@@ -343,7 +347,7 @@ def main():
         run(f"COPY FROM {scale['rows']} rows", lambda t: copy_in(t, scale["rows"], tmp))
         run(f"{idle} idle connections", lambda t: idle_connections(t, idle, t["pid"]))
 
-        report(results, args.json, smoke)
+        report(results, args.json, smoke, args.pool_mode)
     finally:
         for d in reversed(daemons):
             d.stop()
@@ -351,7 +355,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(results, json_path, smoke):
+def report(results, json_path, smoke, pool_mode):
     rows = []
     for scenario, by_target in results.items():
         d, b, t = by_target["direct"], by_target["pgbouncer"], by_target["tenantwall"]
@@ -368,11 +372,12 @@ def report(results, json_path, smoke):
     header = ("scenario", "metric", "direct", "pgbouncer", "tenantwall", "tw/direct", "tw/pgbouncer")
     widths = [max(len(fmt(r[i]) if i > 1 else r[i]) for r in rows + [header]) for i in range(7)]
     line = lambda r: "  ".join((r[i] if i < 2 else fmt(r[i])).ljust(widths[i]) for i in range(7))
-    print(("SMOKE RUN (figures meaningless): " if smoke else "") + "tenantwall benchmark")
+    print(("SMOKE RUN (figures meaningless): " if smoke else "") +
+          f"tenantwall benchmark (pool mode {pool_mode})")
     print(line(header))
     for r in rows:
         print(line(r))
-    Path(json_path).write_text(json.dumps({"smoke": smoke, "results": results,
+    Path(json_path).write_text(json.dumps({"smoke": smoke, "pool_mode": pool_mode, "results": results,
                                            "table": [dict(zip(header, r)) for r in rows]}, indent=2))
     print(f"JSON: {json_path}")
 

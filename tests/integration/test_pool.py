@@ -1,7 +1,8 @@
 """The backend pool (pool.mode: session) with the real proxy and the real PostgreSQL: backends are
 reused, nothing a client leaves behind reaches the next client (of another tenant) on the same
 backend, clients that vanish mid-COPY or mid-query do not poison the pool, cancel keys follow
-the session, and transaction mode is refused at load."""
+the session, and bad pool settings are refused at load (transaction mode:
+test_pool_transaction.py)."""
 import subprocess
 import threading
 import time
@@ -296,8 +297,7 @@ def config_error(tmp_path, pool: str) -> str:
     return p.stdout + p.stderr
 
 
-def test_transaction_mode_and_bad_values_are_refused_at_load(tmp_path):
-    assert "pool.mode transaction is not supported yet" in config_error(tmp_path, "mode: transaction")
+def test_bad_values_are_refused_at_load(tmp_path):
     assert "expected one of 'none', 'session', 'transaction'" in config_error(tmp_path, "mode: statement")
     assert "value out of range" in config_error(tmp_path, "size: 0")
     assert "unknown setting 'pool.reset_query'" in config_error(tmp_path, "reset_query: SELECT 1")

@@ -2,6 +2,7 @@
 (no cross-tenant reference, no existence oracle), EXPLAIN ANALYZE, psql's \\df and the
 has_*_privilege functions, the tenant column as a bind parameter, and the catalog reads of
 pgJDBC's DatabaseMetaData and SQLAlchemy's inspector."""
+import json
 import os
 import subprocess
 
@@ -389,10 +390,11 @@ FENCED_CUSTOMERS = ("SELECT name FROM (SELECT id, tenant_id, name FROM public.cu
 
 
 def test_explain_analyze_would_count_other_tenants_rows(pg):
-    """Why EXPLAIN ANALYZE stays refused: run on the fenced statement the proxy would forward,
-    even with every option that can be turned off, PostgreSQL reports how many rows the tenant
-    filter removed, that is how many rows other tenants have (globex has 2 customers); no option
-    removes that line, so only rewriting the plan text could, and any line missed would leak."""
+    """Why the proxy renders EXPLAIN ANALYZE's plan itself: run on the fenced statement it
+    forwards, even with every option that can be turned off, PostgreSQL reports how many rows the
+    tenant filter removed, that is how many rows other tenants have (globex has 2 customers); no
+    option removes that line, so the proxy asks for JSON and keeps only allowlisted keys
+    (policy/explain_render.h, test_explain_analyze.py)."""
     plan = [r[0] for r in pg.query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, "
                                    "BUFFERS OFF) " + FENCED_CUSTOMERS)]
     assert any(line.strip() == "Rows Removed by Filter: 2" for line in plan), plan
@@ -401,17 +403,16 @@ def test_explain_analyze_would_count_other_tenants_rows(pg):
 @pytest.mark.parametrize("sql", [
     "EXPLAIN ANALYZE SELECT name FROM customers",
     "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT name FROM customers",
-    "EXPLAIN (ANALYZE true, FORMAT JSON) SELECT count(*) FROM orders",
-    "EXPLAIN ANALYZE DELETE FROM orders",
-    "EXPLAIN ANALYZE INSERT INTO orders (customer_id, amount, status) VALUES (1, 1, 'x')",
+    "EXPLAIN (ANALYZE true, FORMAT JSON) SELECT count(*) FROM customers",
 ])
-def test_explain_analyze_is_refused_and_runs_nothing(connect, unchanged, sql):
+def test_explain_analyze_counts_only_the_tenants_rows(connect, unchanged, sql):
     conn = connect("alice")
-    e = error_of(conn, sql)
-    assert e.pgcode == "42501" and "EXPLAIN ANALYZE" in e.diag.message_primary, f"{sql}: {e}"
+    columns, rows = run(conn, sql)
+    assert columns == ["QUERY PLAN"]
+    text = json.dumps([r[0] for r in rows])
+    assert "Rows Removed" not in text, text
+    assert "actual rows=3 loops=1" in text or '"Actual Rows": 3' in text, text  # acme's 3
     unchanged(sql)
-    plan = [r[0] for r in run(conn, "EXPLAIN SELECT name FROM customers")[1]]
-    assert not any("Rows Removed" in line for line in plan), plan
 
 
 def test_pg_settings_shows_only_compile_time_limits(connect):

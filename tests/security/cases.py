@@ -284,7 +284,11 @@ C(X, "EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM customers",
 C(X, "EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM orders", "clean")
 C(X, "EXPLAIN SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id",
   "42501: EXPLAIN of a statement on customers is not allowed")
-C(X, "EXPLAIN ANALYZE SELECT * FROM customers", "42501: EXPLAIN ANALYZE is not allowed")
+C(X, "EXPLAIN ANALYZE SELECT * FROM customers",
+  "42501: EXPLAIN of a statement on customers is not allowed")
+# EXPLAIN ANALYZE shows only the allowlisted parts of the plan (policy/explain_render.h).
+C(X, "EXPLAIN ANALYZE SELECT * FROM orders WHERE amount > 0", "clean")
+C(X, "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, count(*) FROM orders GROUP BY status", "clean")
 C(X, "EXPLAIN SELECT * FROM internal_audit", DENIED)
 C(X, "EXPLAIN ANALYZE SELECT * FROM customers WHERE tenant_id = 'globex'", DENIED)
 C(X, "EXPLAIN ANALYZE DELETE FROM orders WHERE id = 4", DENIED)

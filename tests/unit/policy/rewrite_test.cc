@@ -13,6 +13,7 @@
 //            tenant_index=1 appended=true tenant=acme
 //                                 (optional: Allowed::copy_in rendered as above, on one line, a
 //                                  tab as \t and no character as nothing; "none" when unset)
+//   plan: text                    (optional: Allowed::render_plan, "text", "json" or "none")
 //   leakproof: all                (optional: decide with every column's equality leakproof)
 //   foreign-keys: demo            (optional: the foreign keys of deploy/demo/schema.sql, as the
 //                                  proxy reads them; "extra" adds keys to a hidden table and a
@@ -61,6 +62,7 @@ struct RewriteCase {
   std::optional<std::string> tenant_parameters;
   std::optional<std::string> relations;
   std::optional<std::string> copy_in;
+  std::optional<std::string> plan;
   bool leakproof = false;     // "leakproof: all": every column's equality is known leakproof
   std::string foreign_keys;   // "foreign-keys:": "", "demo", "extra" or "pending"
   std::string unique_keys;    // "unique-keys:": "", "demo" or "inherited"
@@ -165,6 +167,8 @@ std::vector<RewriteCase> loadCases() {
         c.relations = trim(value);
       } else if (key == "copy-in") {
         c.copy_in = trim(value);
+      } else if (key == "plan") {
+        c.plan = trim(value);
       } else if (key == "foreign-keys") {
         c.foreign_keys = trim(value);
       } else if (key == "unique-keys") {
@@ -389,6 +393,10 @@ TEST_P(RewriteCases, Decides) {
   }
   if (c.copy_in) {
     EXPECT_EQ(rendered(decision->copy_in), *c.copy_in);
+  }
+  if (c.plan) {
+    const auto& plan = decision->render_plan;
+    EXPECT_EQ(!plan ? "none" : *plan == PlanFormat::kJson ? "json" : "text", *c.plan);
   }
 
   // What we forward must be SQL that tenantwall itself accepts again: it parses, every name in

@@ -180,15 +180,9 @@ TEST(PoolConfigTest, DefaultsAndSessionMode) {
   EXPECT_EQ(session.pool.idle_timeout_ms, 2000u);
 }
 
-TEST(PoolConfigTest, TransactionModeAndResetQueryAreRefused) {
-  try {
-    loadPoolConfig("pool: {mode: transaction}\n");
-    FAIL() << "transaction mode loaded";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("pool.mode transaction is not supported yet"),
-              std::string::npos)
-        << e.what();
-  }
+TEST(PoolConfigTest, TransactionModeLoadsAndResetQueryIsRefused) {
+  EXPECT_EQ(loadPoolConfig("pool: {mode: transaction}\n").pool.mode, PoolMode::kTransaction);
+  EXPECT_THROW(loadPoolConfig("pool: {mode: statement}\n"), ConfigError);
   EXPECT_THROW(loadPoolConfig("pool: {reset_query: SELECT 1}\n"), ConfigError);
   EXPECT_THROW(loadPoolConfig("pool: {size: 0}\n"), ConfigError);
 }

@@ -34,5 +34,32 @@ TEST(CancelRegistryTest, ClientKeysAreNotTheBackendKeys) {
   EXPECT_FALSE(client.pid == 4242 && client.key == 987654);
 }
 
+TEST(CancelRegistryTest, RetargetFollowsTheBackendAndNoBackendFindsNothing) {
+  CancelRegistry registry;
+  const BackendKey client = registry.add({111, 222});
+  ASSERT_TRUE(registry.retarget(client.pid, {}));
+  EXPECT_FALSE(registry.find(client));
+  EXPECT_FALSE(registry.startCancel(client));
+  ASSERT_TRUE(registry.retarget(client.pid, {333, 444}));
+  auto backend = registry.find(client);
+  ASSERT_TRUE(backend);
+  EXPECT_EQ(backend->pid, 333);
+  EXPECT_FALSE(registry.retarget(client.pid + 1, {1, 1}));
+}
+
+TEST(CancelRegistryTest, BackendStaysWhileACancelIsBeingDelivered) {
+  CancelRegistry registry;
+  const BackendKey client = registry.add({111, 222});
+  EXPECT_FALSE(registry.startCancel({client.pid, client.key ^ 1}));
+  auto target = registry.startCancel(client);
+  ASSERT_TRUE(target);
+  EXPECT_EQ(target->pid, 111);
+  // The session's transaction ended meanwhile: its backend may not go to another client yet.
+  EXPECT_FALSE(registry.retarget(client.pid, {}));
+  EXPECT_EQ(registry.find(client)->pid, 111);
+  registry.cancelDone(client.pid);
+  EXPECT_TRUE(registry.retarget(client.pid, {}));
+}
+
 }  // namespace
 }  // namespace tenantwall::proxy

@@ -1,0 +1,108 @@
+// Named statements under server names across pooled backends (pool.mode transaction).
+#include "proxy/pooled_statements.h"
+
+#include <gtest/gtest.h>
+
+#include "protocol/decoder.h"
+
+namespace tenantwall::proxy {
+namespace {
+
+std::string tags(const std::string& out) {
+  std::string t;
+  std::string_view rest = out;
+  while (!rest.empty()) {
+    auto decoded = protocol::decodeFrame(rest);
+    EXPECT_EQ(decoded.status, protocol::DecodeStatus::kReady);
+    if (decoded.status != protocol::DecodeStatus::kReady) break;
+    t += decoded.frame.tag;
+    rest.remove_prefix(decoded.frame.size);
+  }
+  return t;
+}
+
+ClientStatement statement(const char* sql) {
+  ClientStatement s{"", sql, {25}};
+  s.server_name = PooledStatements::serverName(s.sql, s.param_types);
+  return s;
+}
+
+TEST(PooledStatementsTest, ServerNamesDependOnTextAndTypes) {
+  const auto a = PooledStatements::serverName("SELECT 1 WHERE t = 'acme'", {});
+  EXPECT_EQ(a.size(), 35u);
+  EXPECT_EQ(a.rfind("tw_", 0), 0u);
+  EXPECT_EQ(a, PooledStatements::serverName("SELECT 1 WHERE t = 'acme'", {}));
+  EXPECT_NE(a, PooledStatements::serverName("SELECT 1 WHERE t = 'globex'", {}));
+  EXPECT_NE(a, PooledStatements::serverName("SELECT 1 WHERE t = 'acme'", {25}));
+}
+
+TEST(PooledStatementsTest, AddedParseIsSwallowedAndOwnParseRelayed) {
+  PooledStatements pooled;
+  ServerStatements backend;
+  std::string out;
+  const auto s = statement("SELECT $1");
+  pooled.parse(s, true, backend, out, 0);
+  EXPECT_EQ(tags(out), "P");
+  EXPECT_TRUE(backend.contains(s.server_name));
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kRelay);
+  EXPECT_TRUE(pooled.idle());
+
+  ServerStatements other;  // the next transaction's backend lacks it
+  out.clear();
+  pooled.ensure(s, other, out, 1);
+  EXPECT_EQ(tags(out), "P");
+  out.clear();
+  pooled.ensure(s, other, out, 1);  // now held: nothing to add
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kSwallow);
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kUnexpected);
+}
+
+TEST(PooledStatementsTest, ParsingAHeldNameClosesItFirst) {
+  PooledStatements pooled;
+  ServerStatements backend;
+  std::string out;
+  const auto s = statement("SELECT 2");
+  pooled.parse(s, true, backend, out, 0);
+  out.clear();
+  pooled.parse(s, true, backend, out, 0);
+  EXPECT_EQ(tags(out), "CP");
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kRelay);
+  EXPECT_EQ(pooled.complete('3'), PooledStatements::Answer::kSwallow);
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kRelay);
+  EXPECT_EQ(pooled.complete('3'), PooledStatements::Answer::kUnexpected);  // nothing pending
+}
+
+TEST(PooledStatementsTest, AnErrorUndoesWhatItsBatchSkipped) {
+  PooledStatements pooled;
+  ServerStatements backend;
+  std::string out;
+  const auto held = statement("SELECT 3");
+  const auto fresh = statement("SELECT 4");
+  pooled.parse(held, true, backend, out, 0);
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kRelay);
+  // Batch 1: the client closes `held` and parses `fresh`; an error skips both.
+  pooled.close(held, backend, out, 1);
+  pooled.parse(fresh, true, backend, out, 1);
+  pooled.expect('1', 2);  // batch 2 is not touched
+  EXPECT_FALSE(backend.contains(held.server_name));
+  pooled.failed(1, backend);
+  EXPECT_TRUE(backend.contains(held.server_name));
+  EXPECT_FALSE(backend.contains(fresh.server_name));
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kRelay);
+  EXPECT_TRUE(pooled.idle());
+}
+
+TEST(PooledStatementsTest, ABackendHoldsABoundedNumber) {
+  PooledStatements pooled;
+  ServerStatements backend;
+  std::string out;
+  for (std::size_t i = 0; i < PooledStatements::kMaxPerBackend; ++i)
+    backend.insert("tw_" + std::to_string(i));
+  pooled.parse(statement("SELECT 5"), false, backend, out, 0);
+  EXPECT_EQ(tags(out), "CP");
+  EXPECT_EQ(backend.size(), PooledStatements::kMaxPerBackend);
+}
+
+}  // namespace
+}  // namespace tenantwall::proxy
