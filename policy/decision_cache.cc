@@ -82,7 +82,6 @@ std::shared_ptr<const CachedDecision> DecisionCache::fromShape(const Principal&,
   auto made = std::make_shared<CachedDecision>();
   Allowed allowed = entry->allowed;
   allowed.sql = fillTemplate(entry->rewrite, shape.literals);
-  made->rewritten_sha256 = sha256Hex(allowed.sql);
   made->redacted_sql = entry->redacted_sql;
   made->decision = std::move(allowed);
   return made;

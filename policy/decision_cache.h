@@ -20,8 +20,10 @@ namespace tenantwall::policy {
 // A decision with what the audit log records of it, computed once per cache miss.
 struct CachedDecision {
   Decision decision;
-  std::string redacted_sql;      // literals replaced by $n
-  std::string rewritten_sha256;  // of the SQL forwarded, when allowed
+  std::string redacted_sql;  // literals replaced by $n
+  // Of the SQL forwarded, when allowed; empty for a rewrite shared across literals (made per
+  // statement: computed only when an audit event needs it).
+  std::string rewritten_sha256;
 };
 
 class DecisionCache {

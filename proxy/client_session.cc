@@ -5,6 +5,7 @@
 #include "proxy/client_session.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "protocol/messages.h"
 #include "protocol/scram.h"
 #include "protocol/sqlstate.h"
+#include "protocol/utf8.h"
 #include "proxy/backend_connection.h"
 #include "proxy/explain_answer.h"
 #include "proxy/frame_reader.h"
@@ -74,6 +76,17 @@ awaitable<void> forwardCancel(std::shared_ptr<ServerState> state, protocol::Star
   boost::system::error_code ec;
   co_await socket.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(use_awaitable, ec));
   timer.cancel();
+}
+
+// pool.mode transaction sends statements under other names, so PostgreSQL no longer sees the
+// client's: its check of the name's encoding (22021) is made here.
+std::optional<PgError> invalidStatementName(std::string_view name) {
+  const std::size_t bad = protocol::invalidUtf8At(name);
+  if (bad == std::string_view::npos) return std::nullopt;
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(name[bad]));
+  return protocol::makeError(sqlstate::kCharacterNotInRepertoire,
+                             std::string("invalid byte sequence for encoding \"UTF8\": ") + hex);
 }
 
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
@@ -761,16 +774,18 @@ std::shared_ptr<const policy::CachedDecision> ClientSession::decideAudited(std::
   } else {
     cached = state_->decisions.decide(principal_, sql, *policy);
   }
+  static const std::vector<std::string> kNoKinds;
   state_->metrics.decided(
-      cached->decision.has_value(),
-      cached->decision ? cached->decision->statement_kinds : std::vector<std::string>{},
+      cached->decision.has_value(), cached->decision ? cached->decision->statement_kinds : kNoKinds,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (log) {
     policy::AuditEvent event = auditEvent("statement", cached->decision ? "allow" : "deny");
     event.policy_version = policy->version;
     event.statement = cached->redacted_sql;
     if (cached->decision) {
-      event.rewritten_sha256 = cached->rewritten_sha256;
+      event.rewritten_sha256 = cached->rewritten_sha256.empty()
+                                   ? policy::sha256Hex(cached->decision->sql)
+                                   : cached->rewritten_sha256;
       event.statement_kinds = cached->decision->statement_kinds;
     } else {
       event.sqlstate = cached->decision.error().sqlstate;
@@ -837,6 +852,12 @@ Handled ClientSession::onParse(std::string_view body) {
     }
     refuse(std::move(error), true, unnamed ? "" : "tw_refusal");
   };
+  if (renaming()) {
+    if (auto invalid = invalidStatementName(parse->statement)) {
+      refuseParse(std::move(*invalid));
+      return {};
+    }
+  }
   if (auto wrong_types = policy::checkParameterTypes(parse->param_types)) {
     refuseParse(std::move(*wrong_types));
     return {};
@@ -869,6 +890,12 @@ Handled ClientSession::onParse(std::string_view body) {
     refuseParse(std::move(*wrong));
     return {};
   }
+  if (renaming() && !unnamed && statements_.contains(parse->statement)) {
+    // As PostgreSQL answers; here the server name would differ, so the proxy says it.
+    refuseParse(protocol::makeError(
+        "42P05", "prepared statement \"" + std::string(parse->statement) + "\" already exists"));
+    return {};
+  }
   if (decision->session_state) pinned_ = true;
   if (unnamed) unnamed_unbound_ = true;
   tenant_parameters_.insert_or_assign(std::string(parse->statement), decision->tenant_parameters);
@@ -887,6 +914,14 @@ Handled ClientSession::onParse(std::string_view body) {
 Handled ClientSession::onBind(std::string_view body) {
   auto bind = protocol::parseBind(body);
   if (!bind) return std::unexpected(bind.error());
+  if (renaming()) {
+    for (const std::string_view name : {bind->portal, bind->statement}) {
+      if (auto invalid = invalidStatementName(name)) {
+        refuse(std::move(*invalid), true);
+        return {};
+      }
+    }
+  }
   const auto statement = statements_.find(bind->statement);
   if (statement == statements_.end()) {
     refuse(protocol::makeError(
@@ -917,6 +952,12 @@ Handled ClientSession::onDescribe(std::string_view body) {
   auto target = protocol::parseDescribeOrClose(body);
   if (!target) return std::unexpected(target.error());
   const bool statement = target->kind == 'S';
+  if (renaming()) {
+    if (auto invalid = invalidStatementName(target->name)) {
+      refuse(std::move(*invalid), true);
+      return {};
+    }
+  }
   if (!(statement ? statements_.contains(target->name) : portals_.contains(target->name))) {
     refuse(protocol::makeError(
                statement ? sqlstate::kInvalidSqlStatementName : sqlstate::kInvalidCursorName,
@@ -951,6 +992,12 @@ Handled ClientSession::onExecute(std::string_view body) {
 Handled ClientSession::onClose(std::string_view body) {
   auto target = protocol::parseDescribeOrClose(body);
   if (!target) return std::unexpected(target.error());
+  if (renaming()) {
+    if (auto invalid = invalidStatementName(target->name)) {
+      refuse(std::move(*invalid), true);
+      return {};
+    }
+  }
   if (target->kind == 'S' && renaming() && !target->name.empty()) {
     // Under the server name; a statement the client never made closes nothing, as in
     // PostgreSQL (a name no server statement has: "tw_" and fewer than 32 hex digits).

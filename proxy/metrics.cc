@@ -99,8 +99,19 @@ void Metrics::authenticated(bool ok) { (ok ? auth_ok_ : auth_fail_).Increment();
 
 void Metrics::decided(bool allowed, const std::vector<std::string>& kinds, double seconds) {
   (allowed ? allowed_ : denied_).Increment();
-  if (allowed)
-    for (const auto& kind : kinds) statement_kinds_.Add({{"kind", kind}}).Increment();
+  if (allowed) {
+    for (const auto& kind : kinds) {
+      prometheus::Counter* counter = nullptr;
+      {
+        const std::lock_guard lock(kinds_mutex_);
+        auto it = kind_counters_.find(kind);
+        if (it == kind_counters_.end())
+          it = kind_counters_.emplace(kind, &statement_kinds_.Add({{"kind", kind}})).first;
+        counter = it->second;
+      }
+      counter->Increment();
+    }
+  }
   decision_seconds_.Observe(seconds);
 }
 

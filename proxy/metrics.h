@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -79,6 +80,9 @@ class Metrics {
   prometheus::Counter& allowed_;
   prometheus::Counter& denied_;
   prometheus::Family<prometheus::Counter>& statement_kinds_;
+  // The counter of each kind seen, so the hot path skips the family's label hashing.
+  std::mutex kinds_mutex_;
+  std::map<std::string, prometheus::Counter*, std::less<>> kind_counters_;
   prometheus::Family<prometheus::Counter>& refusals_;
   prometheus::Histogram& decision_seconds_;
   prometheus::Counter& cache_hits_;

@@ -371,6 +371,7 @@ class Proxy:
     port: int | None = None
     tmp: Path | None = None
     lines: list[str] = field(default_factory=list)
+    OWN_POOL = False  # class attribute, not a field: True where config_text adds a pool section
 
     def __post_init__(self):
         self._ready = threading.Event()
@@ -399,6 +400,10 @@ class Proxy:
         text += f"policy: {q(str(Path(self.policy).resolve()))}\n"
         if self.limits:
             text += "limits:\n" + "".join(f"  {k}: {v}\n" for k, v in self.limits.items())
+        # scripts/test reruns suites with the backend pool on (TENANTWALL_TEST_POOL, a YAML
+        # mapping body); proxies configuring their own pool set OWN_POOL.
+        if os.environ.get("TENANTWALL_TEST_POOL") and not self.OWN_POOL:
+            text += "pool: {" + os.environ["TENANTWALL_TEST_POOL"] + "}\n"
         return text
 
     def start(self) -> "Proxy":

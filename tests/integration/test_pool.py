@@ -23,6 +23,7 @@ SERVICE_ROLE = harness.SERVICE_ROLE
 class PoolProxy(harness.Proxy):
     """harness.Proxy with a `pool` section appended to its configuration."""
     pool: str = "mode: session\n  size: 1"
+    OWN_POOL = True
 
     def config_text(self) -> str:
         return super().config_text() + f"pool:\n  {self.pool}\n"
@@ -61,6 +62,20 @@ def wait_for(predicate, what: str, timeout: float = 10.0):
 def reset_done(pg, pid: int) -> bool:
     return bool(pg.query("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'idle' "
                          "AND query = 'DISCARD ALL'", (pid,)))
+
+
+def begin_with_write(session: Session, name: str) -> None:
+    """BEGIN and an INSERT of a customer called `name`, left uncommitted."""
+    deadline = time.monotonic() + 15
+    while True:
+        assert session.query("BEGIN").ready == "T"
+        r = session.query(f"INSERT INTO customers (name) VALUES ('{name}')")
+        if r.codes != ["55000"]:  # 55000: the proxy has not read the foreign keys yet
+            break
+        assert time.monotonic() < deadline, "writes stayed refused"
+        session.query("ROLLBACK")
+        time.sleep(0.2)
+    assert r.codes == [] and r.ready == "T", str(r)
 
 
 def backend_of(pg, session: Session) -> int:
@@ -129,16 +144,7 @@ def test_no_session_state_crosses_clients(pg, pool_proxy, unchanged):
     for sql in ("CREATE TEMP TABLE leak_t (a int)", "SELECT pg_advisory_lock(4242)", "LISTEN leak"):
         assert alice.query(sql).codes == ["42501"], sql
     # A transaction left open with a write in it, then the client vanishes.
-    deadline = time.monotonic() + 15
-    while True:
-        assert alice.query("BEGIN").ready == "T"
-        r = alice.query("INSERT INTO customers (name) VALUES ('pool-ghost')")
-        if r.codes != ["55000"]:  # 55000: the proxy has not read the foreign keys yet
-            break
-        assert time.monotonic() < deadline, "writes stayed refused"
-        alice.query("ROLLBACK")
-        time.sleep(0.2)
-    assert r.codes == [] and r.ready == "T", str(r)
+    begin_with_write(alice, "pool-ghost")
     alice.close()
 
     bob = Session(px, "bob")
@@ -317,6 +323,8 @@ def test_terminated_idle_backend_is_not_handed_out(pg, pool_proxy):
 
 
 class PoolAdminProxy(admin_helpers.AdminProxy):
+    OWN_POOL = True
+
     def config_text(self):
         return super().config_text() + "pool:\n  mode: session\n  size: 2\n"
 
