@@ -3,7 +3,7 @@
 // fence (policy/sql/pushdown.h); each table's foreign keys (policy/sql/foreign_key_guard.h) and
 // unique keys (policy/sql/unique_key_guard.h); which tables have inheritance children or
 // partitions (no EXPLAIN on them, policy/engine.cc). Read by the proxy from the catalogs at
-// start and every minute (proxy/server.cc).
+// start, every 10 seconds and after every policy reload (proxy/server.cc).
 #pragma once
 
 #include <map>

@@ -53,6 +53,8 @@ struct ServerState {
   Metrics metrics;
   BackendPool pool{config.pool, metrics};  // pool.mode none: connects per session
   std::atomic<std::size_t> connections{0};
+  // Set by a policy reload: the schema facts are read again at once (server.cc).
+  std::atomic<bool> facts_wanted{false};
   std::atomic<std::uint64_t> next_session_id{1};
   DrainRegistry drain;
   // The backend password new backend connections use: backend.password_file is re-read on

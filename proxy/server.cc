@@ -53,14 +53,16 @@ awaitable<void> acceptLoop(tcp::acceptor& acceptor, std::shared_ptr<ServerState>
   }
 }
 
-// Reads which columns' equality is leakproof (what may be pushed into a fence), at start and
-// then every minute so a schema change is seen without a restart; a failure keeps what was
-// known (at first nothing: no pushdown, correct answers, slower point queries).
+// Reads the live schema's facts (which columns' equality is leakproof, unique and foreign keys,
+// inheritance) at start, then every 10 seconds and within a second of every policy reload, so
+// a schema change is guarded without a restart; a failure keeps what was known (at first
+// nothing: no pushdown, writes to protected tables and EXPLAIN refused 55000).
 awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state,
                                    std::function<void()> after_first_read) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   bool failing = false;
   for (;;) {
+    state->facts_wanted = false;
     auto facts = co_await readColumnFacts(state->backendConfig());
     if (facts) {
       const std::size_t count = facts->leakproof_equality.size();
@@ -87,10 +89,14 @@ awaitable<void> refreshColumnFacts(std::shared_ptr<ServerState> state,
       failing = true;
     }
     if (after_first_read) std::exchange(after_first_read, {})();  // facts applied (or failed)
-    timer.expires_after(failing ? std::chrono::seconds(5) : std::chrono::seconds(60));
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (ec || state->drain.draining()) co_return;
+    const auto next = std::chrono::steady_clock::now() +
+                      (failing ? std::chrono::seconds(5) : std::chrono::seconds(10));
+    while (std::chrono::steady_clock::now() < next && !state->facts_wanted) {
+      timer.expires_after(std::chrono::seconds(1));
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+      if (ec || state->drain.draining()) co_return;
+    }
   }
 }
 
@@ -153,6 +159,7 @@ std::string reportPiiScan(const ServerState& state) {
 std::string reloadPolicy(ServerState& state, std::string_view trigger) {
   reloadBackendPassword(state);
   std::string error = state.policies.reload();
+  state.facts_wanted = true;  // an operator reloading may just have changed the schema too
   const auto current = state.policies.current();
   state.metrics.policyReloaded(error.empty(), current->version, error);
   policy::AuditEvent event;

@@ -268,6 +268,8 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="seconds-long run for CI")
     ap.add_argument("--seconds", type=int, default=15, help="duration of each pgbench run")
     ap.add_argument("--json", default=str(ROOT / "tests" / "bench" / "results.json"))
+    ap.add_argument("--only", default="",
+                    help="comma-separated parts of scenario names: run only those scenarios")
     ap.add_argument("--pool-mode", choices=["session", "transaction"], default="session",
                     help="pool mode of both tenantwall and PgBouncer")
     args = ap.parse_args()
@@ -333,6 +335,8 @@ def main():
         results = {}
 
         def run(name, fn):
+            if args.only and not any(part in name for part in args.only.split(",")):
+                return
             log(f"  {name}")
             results[name] = {t: fn(target) for t, target in targets.items()}
 

@@ -46,6 +46,9 @@ USERS = {
 }
 TENANTS = ("acme", "globex")
 SERVICE_ROLE = "tenantwall_service"
+# The proxy's own connections (schema facts, PII scan, schema checks) name themselves
+# "tenantwall ..."; tests counting the connections that serve clients leave them out.
+NOT_PROXY_SERVICE = "application_name NOT LIKE 'tenantwall %%'"
 MD5_ROLE = "tenantwall_md5"
 
 

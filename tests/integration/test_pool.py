@@ -45,7 +45,8 @@ def pool_proxy(pg):
 
 def service_pids(pg) -> set[int]:
     return {r[0] for r in pg.query(
-        "SELECT pid FROM pg_stat_activity WHERE usename = %s AND backend_type = 'client backend'",
+        "SELECT pid FROM pg_stat_activity WHERE usename = %s AND backend_type = 'client backend' "
+        f"AND {harness.NOT_PROXY_SERVICE}",
         (SERVICE_ROLE,))}
 
 

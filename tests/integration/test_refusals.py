@@ -1,6 +1,8 @@
 """Refusals: the exact SQLSTATE, nothing changed in the database, nothing forwarded to PostgreSQL,
 and the session still usable afterwards, in autocommit and in transaction mode."""
 import secrets
+import signal
+import time
 
 import psycopg2
 import psycopg2.extensions
@@ -357,4 +359,35 @@ def test_expression_and_partial_unique_indexes_guard_the_columns_they_read(pg, s
     finally:
         with pg.superuser("app") as c:
             c.cursor().execute("DROP INDEX IF EXISTS public.customers_lower_name_key")
+        pg.reset_data()
+
+
+def test_unique_index_created_while_running_is_guarded_after_a_reload(pg, start_proxy):
+    # A running proxy re-reads the schema facts right after a policy reload (and every 10 s).
+    px = start_proxy()
+    conn = px.connect("alice")
+    try:
+        _, rows = run(conn, "UPDATE customers SET name = 'Before' WHERE id = 1 RETURNING name")
+        assert rows == [("Before",)]
+        with pg.superuser("app") as c:
+            c.cursor().execute("CREATE UNIQUE INDEX customers_name_key ON public.customers (name)")
+        px.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                run(conn, "UPDATE customers SET name = 'After' WHERE id = 1")
+                refused = None
+            except psycopg2.Error as e:
+                refused = e
+            if refused is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert refused is not None, "the new global unique key stayed unguarded after a reload"
+        assert refused.pgcode == "42501", refused
+        assert refused.diag.message_primary == (
+            "column customers.name is unique across all tenants: a tenant cannot choose its value")
+    finally:
+        conn.close()
+        with pg.superuser("app") as c:
+            c.cursor().execute("DROP INDEX IF EXISTS public.customers_name_key")
         pg.reset_data()

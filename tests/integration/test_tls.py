@@ -676,7 +676,8 @@ def pg_tls(pki):
 def _service_connections_ssl(pg) -> list[tuple]:
     return pg.query(
         "SELECT s.ssl, s.version FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
-        "WHERE a.usename = %s AND a.backend_type = 'client backend' ORDER BY a.pid",
+        f"WHERE a.usename = %s AND a.backend_type = 'client backend' AND a.{harness.NOT_PROXY_SERVICE} "
+        "ORDER BY a.pid",
         (harness.SERVICE_ROLE,))
 
 
@@ -784,7 +785,8 @@ def test_malformed_tls_does_not_hurt_the_proxy(start_tls_proxy, pg, pki):
     # connection is closed too.
     def service_backends() -> int:
         return pg.query("SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND "
-                        "backend_type = 'client backend'", (harness.SERVICE_ROLE,))[0][0]
+                        f"backend_type = 'client backend' AND {harness.NOT_PROXY_SERVICE}",
+                        (harness.SERVICE_ROLE,))[0][0]
     before = service_backends()
     c = TlsConn(px.port, tls_context(pki))
     wire.scram_login(c, "alice", "alice-secret")
