@@ -210,7 +210,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::optional<PgError> fatal_;  // set by the client pump for the backend pump to deliver
   char transaction_status_ = 'I';
   // pool.mode transaction: the client left state in its database session (session_state in
-  // policy/engine.h, or a named prepared statement), so it keeps its backend until it leaves.
+  // policy/engine.h: SET, PREPARE, WITH HOLD), so it keeps its backend until it leaves. Named
+  // protocol-level statements do not pin: they follow the client (pooled_statements.h).
   bool pinned_ = false;
   bool writing_ = false;  // the client pump is writing to the backend
   // An unnamed statement was parsed and not yet bound: the client may bind it in a later
