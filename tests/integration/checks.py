@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -161,3 +162,14 @@ def assert_rows(user: str, sql: str, got_columns, got_rows, want_columns, want_r
         pytest.fail(f"as {user} (tenant {tenant_of(user)}): wrong rows\n  query: {sql}\n"
                     f"  got:  {g}\n  want: {w}\n  unexpected rows: {extra}\n  missing rows: {missing}",
                     pytrace=False)
+
+
+def wait_for(predicate, what: str, timeout: float = 10.0):
+    """Polls until predicate() is truthy and returns its value; fails the test after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}", pytrace=False)

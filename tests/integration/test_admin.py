@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 
 import harness
+from checks import wait_for
 
 ADMIN_RE = re.compile(r"admin listening on ([0-9.]+):(\d+)")
 TOKEN = "admin-test-token-0123456789"
@@ -89,13 +90,6 @@ def policy_json(px) -> dict:
     return json.loads(body)
 
 
-def wait_for(predicate, what, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_healthz_and_readyz(admin_proxy):
@@ -138,7 +132,7 @@ def test_metrics_move_with_traffic(admin_proxy):
         admin_proxy.connect("alice", "wrong-password")
 
     wait_for(lambda: metrics(admin_proxy)["tenantwall_client_connections"]
-             == before["tenantwall_client_connections"], "the session to end")
+             == before["tenantwall_client_connections"], "the session to end", timeout=5)
     after = metrics(admin_proxy)
     assert after[allow] >= before.get(allow, 0) + 1
     assert after[select] >= before.get(select, 0) + 1
@@ -186,13 +180,13 @@ def test_reload_needs_the_token(admin_proxy):
     assert metrics(admin_proxy)[reloads] == before + 1
     # The log is read from the proxy's pipe by a thread: wait for the line, do not race it.
     wait_for(lambda: "policy reloaded (admin 127.0.0.1:" in admin_proxy.output,
-             "the reload in the proxy's log")
+             "the reload in the proxy's log", timeout=5)
 
     # Every attempt is in the audit log as an admin event.
     def audited():
         kinds = [(e["kind"], e["decision"]) for e in admin_proxy.audit_events()]
         return kinds.count(("admin", "deny")) >= 5 and ("admin", "ok") in kinds
-    wait_for(audited, "the admin events in the audit log")
+    wait_for(audited, "the admin events in the audit log", timeout=5)
 
 
 def test_reload_is_forbidden_without_a_configured_token(pg):

@@ -20,12 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import harness
 import wire
-from checks import run
+from checks import run, wait_for
 
 ISSUER = "https://idp.test/"
 AUDIENCE = "tenantwall"
 HMAC_SECRET = b"tenantwall-integration-hmac-secret-0123456789"
-WAIT = 10  # seconds
 
 
 def b64url(data: bytes) -> str:
@@ -119,14 +118,6 @@ class JwtProxy(harness.Proxy):
         assert "policy reload rejected" not in self.output, self.output[-3000:]
 
 
-def wait_for(predicate, what):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def start_jwt_proxy(pg, directory, keys: dict, policy_text: str | None = None, **kw) -> JwtProxy:

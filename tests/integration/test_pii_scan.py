@@ -18,9 +18,8 @@ import time
 import pytest
 
 import harness
-from checks import mask_email, mask_phone, run
+from checks import mask_email, mask_phone, run, wait_for
 
-WAIT = 10  # seconds
 
 CONTACTS = {1: "anna.ames@mail.example", 2: "art.abbott@mail.example", 3: "amy.a@mail.example",
             4: "gina.g@mail.example", 5: "gus.gold@mail.example"}
@@ -91,14 +90,6 @@ def pii_proxy(pg, pii_columns, tmp_path_factory):
     px.stop()
 
 
-def wait_for(predicate, what):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def assert_no_sampled_value(text: str, where: str):

@@ -13,6 +13,7 @@ import pytest
 
 import admin_helpers
 import harness
+from checks import wait_for
 import wire
 from test_protocol_exact import SYNC, Session, bind, execute, parse, send_cancel
 
@@ -50,14 +51,6 @@ def service_pids(pg) -> set[int]:
         (SERVICE_ROLE,))}
 
 
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}", pytrace=False)
 
 
 def reset_done(pg, pid: int) -> bool:

@@ -13,8 +13,9 @@ import pytest
 
 import wire
 from test_pgbench_tenant import CHECK_SCRIPT, assert_clean_run, own_range, pgbench, processed
+from checks import wait_for
 from test_pool import (backend_of, begin_with_write, pool_proxy,  # noqa: F401 (fixture)
-                       service_pids, wait_for)
+                       service_pids)
 from test_protocol_exact import SYNC, Session, bind, execute, parse, send_cancel
 
 ALICE = [("Alice Anders",), ("Amy Adams",), ("Arthur Abbott",)]

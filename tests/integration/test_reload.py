@@ -7,8 +7,8 @@ import psycopg2
 import pytest
 
 import harness
+from checks import wait_for
 
-RELOAD_WAIT = 10  # seconds; the proxy polls every second by default
 
 
 def masked_name_policy(text):
@@ -16,13 +16,6 @@ def masked_name_policy(text):
     return text.replace("      - name\n", "      - { name: name, mask: redact }\n", 1)
 
 
-def wait_for(predicate, what):
-    deadline = time.monotonic() + RELOAD_WAIT
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def names(conn):

@@ -31,7 +31,7 @@ import pytest
 
 import harness
 import wire
-from checks import run
+from checks import run, wait_for
 
 SSL_REQUEST_BYTES = struct.pack("!II", 8, wire.SSL_REQUEST)
 GSSENC_REQUEST_BYTES = struct.pack("!II", 8, 80877104)
@@ -314,14 +314,6 @@ def peer_certificate(port: int, pki: Pki) -> dict:
         return c.sock.getpeercert()
 
 
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 # ---------------------------------------------------------------------------------------------
