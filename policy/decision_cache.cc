@@ -2,6 +2,7 @@
 #include "policy/decision_cache.h"
 
 #include "policy/digest.h"
+#include "policy/sql/parameter_literals.h"
 #include "policy/sql/parser.h"
 
 namespace tenantwall::policy {
@@ -36,6 +37,13 @@ std::string decisionCacheKey(const Principal& principal, std::string_view sql,
   return key;
 }
 
+std::string preparedStatementName(std::string_view sql, const std::vector<std::int32_t>& types) {
+  std::string key(sql);
+  key += '\0';
+  for (const std::int32_t type : types) key += std::to_string(type) + ",";
+  return "tw_" + sha256Hex(key).substr(0, 32);
+}
+
 template <typename V>
 std::shared_ptr<const V> DecisionCache::Lru<V>::find(const std::string& key) {
   auto it = index.find(key);
@@ -66,6 +74,50 @@ bool shareable(const Allowed& allowed) {
   return kind == "SELECT" || kind == "INSERT" || kind == "UPDATE" || kind == "DELETE";
 }
 
+constexpr std::int32_t kInt4 = 23;
+constexpr std::int32_t kUnspecified = 0;
+
+// The rewrite as a statement with $n for literal n-1, when every literal may be a parameter.
+std::shared_ptr<const PreparedForm> preparedForm(std::string_view rewritten_probe,
+                                                 const RewriteTemplate& rewrite,
+                                                 const LiteralShape& shape) {
+  auto tree = sql::parse(rewritten_probe);
+  if (!tree) return nullptr;
+  for (const bool qualifies : sql::literalsAsParameters(*tree, shape))
+    if (!qualifies) return nullptr;
+  auto form = std::make_shared<PreparedForm>();
+  for (std::size_t i = 0; i < rewrite.holes.size(); ++i) {
+    form->sql += rewrite.pieces[i];
+    form->sql += "$" + std::to_string(rewrite.holes[i] + 1);
+  }
+  form->sql += rewrite.pieces.back();
+  for (const char kind : shape.kinds)
+    form->param_types.push_back(kind == 'I' ? kInt4 : kUnspecified);
+  form->name = preparedStatementName(form->sql, form->param_types);
+  return form;
+}
+
+// A literal as the text value of its parameter: a string loses its quotes and doubled quotes
+// (literal_shape admits no escapes or backslashes, so nothing else changes).
+std::string parameterValue(std::string_view literal, char kind) {
+  if (kind != 'S' || literal.size() < 2) return std::string(literal);
+  std::string value;
+  value.reserve(literal.size() - 2);
+  for (std::size_t i = 1; i + 1 < literal.size(); ++i) {
+    value.push_back(literal[i]);
+    if (literal[i] == '\'' && literal[i + 1] == '\'') ++i;
+  }
+  return value;
+}
+
+std::vector<std::string> parameterValues(const LiteralShape& shape) {
+  std::vector<std::string> values;
+  values.reserve(shape.literals.size());
+  for (std::size_t i = 0; i < shape.literals.size(); ++i)
+    values.push_back(parameterValue(shape.literals[i], shape.kinds[i]));
+  return values;
+}
+
 }  // namespace
 
 std::shared_ptr<const CachedDecision> DecisionCache::fromShape(const Principal&, std::string_view,
@@ -84,12 +136,16 @@ std::shared_ptr<const CachedDecision> DecisionCache::fromShape(const Principal&,
   allowed.sql = fillTemplate(entry->rewrite, shape.literals);
   made->redacted_sql = entry->redacted_sql;
   made->decision = std::move(allowed);
+  if (entry->prepared) {
+    made->prepared = entry->prepared;
+    made->parameters = parameterValues(shape);
+  }
   return made;
 }
 
 void DecisionCache::learnShape(const Principal& principal, std::string_view sql,
                                const Policy& policy, const LiteralShape& shape,
-                               std::string shape_key, const CachedDecision& made) {
+                               std::string shape_key, CachedDecision& made) {
   if (!made.decision || !shareable(*made.decision)) return;
   const auto probe = probeText(sql, shape);
   if (!probe) return;
@@ -106,6 +162,11 @@ void DecisionCache::learnShape(const Principal& principal, std::string_view sql,
   entry->allowed = *made.decision;
   entry->allowed.sql.clear();
   entry->redacted_sql = made.redacted_sql;
+  entry->prepared = preparedForm(probed->sql, entry->rewrite, shape);
+  if (entry->prepared) {  // the statement that taught the shape runs prepared too
+    made.prepared = entry->prepared;
+    made.parameters = parameterValues(shape);
+  }
   std::lock_guard lock(mutex_);
   shapes_.insert(std::move(shape_key), std::move(entry), capacity_);
 }

@@ -11,11 +11,26 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "policy/engine.h"
 #include "policy/literal_shape.h"
 
 namespace tenantwall::policy {
+
+// A shared rewrite whose literals all sit in value positions (policy/sql/parameter_literals.h),
+// as a statement PostgreSQL can prepare once per connection and run with the literals as text
+// parameters: $n is literal n-1 of the shape. Same rewrite, same meaning; no parse or plan per
+// run.
+struct PreparedForm {
+  std::string name;  // preparedStatementName(sql, param_types)
+  std::string sql;
+  std::vector<std::int32_t> param_types;  // int4 for integers, unspecified (0) for strings
+};
+
+// "tw_" and 32 hex digits of SHA-256 over the text and parameter types: statements share a name
+// only if PostgreSQL would parse the very same thing.
+std::string preparedStatementName(std::string_view sql, const std::vector<std::int32_t>& types);
 
 // A decision with what the audit log records of it, computed once per cache miss.
 struct CachedDecision {
@@ -24,6 +39,10 @@ struct CachedDecision {
   // Of the SQL forwarded, when allowed; empty for a rewrite shared across literals (made per
   // statement: computed only when an audit event needs it).
   std::string rewritten_sha256;
+  // Set for a statement decided through a shape with a prepared form: the form and this
+  // statement's literals as its text parameter values.
+  std::shared_ptr<const PreparedForm> prepared;
+  std::vector<std::string> parameters;
 };
 
 class DecisionCache {
@@ -47,6 +66,7 @@ class DecisionCache {
     RewriteTemplate rewrite;
     Allowed allowed;  // sql empty; filled per statement
     std::string redacted_sql;
+    std::shared_ptr<const PreparedForm> prepared;  // null unless every literal qualifies
   };
   template <typename V>
   struct Lru {
@@ -61,7 +81,7 @@ class DecisionCache {
                                                   const Policy& policy, const LiteralShape& shape,
                                                   const std::string& shape_key);
   void learnShape(const Principal& principal, std::string_view sql, const Policy& policy,
-                  const LiteralShape& shape, std::string shape_key, const CachedDecision& made);
+                  const LiteralShape& shape, std::string shape_key, CachedDecision& made);
 
   std::size_t capacity_;
   mutable std::mutex mutex_;

@@ -10,10 +10,13 @@ bool isIdentChar(char c) {
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
-std::string intProbe(std::size_t i) { return std::to_string(917360000 + i); }
-std::string stringProbe(std::size_t i) { return "'twprb" + std::to_string(i) + "q'"; }
+std::string intProbe(std::size_t i) { return std::to_string(intProbeValue(i)); }
+std::string stringProbe(std::size_t i) { return "'" + stringProbeValue(i) + "'"; }
 
 }  // namespace
+
+std::int32_t intProbeValue(std::size_t i) { return 917360000 + static_cast<std::int32_t>(i); }
+std::string stringProbeValue(std::size_t i) { return "twprb" + std::to_string(i) + "q"; }
 
 std::optional<LiteralShape> literalShape(std::string_view sql) {
   LiteralShape out;

@@ -5,6 +5,7 @@
 // escape strings, backslashes, parameters) has no shape and is always decided in full.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,11 @@ std::optional<LiteralShape> literalShape(std::string_view sql);
 // The text with literal i replaced by a probe value no statement contains: an integer
 // 9173600ii or a string 'twprb<i>q'. nullopt when sql already contains a probe's spelling.
 std::optional<std::string> probeText(std::string_view sql, const LiteralShape& shape);
+
+// Literal i of a probe text, as the parser reads it: an integer constant, or a string
+// constant's value (without quotes).
+std::int32_t intProbeValue(std::size_t i);
+std::string stringProbeValue(std::size_t i);
 
 // A rewrite with holes where the probes were, filled with a statement's own literals.
 struct RewriteTemplate {

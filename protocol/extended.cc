@@ -140,4 +140,25 @@ void appendParse(std::string& out, std::string_view statement, std::string_view 
   for (auto oid : param_types) appendInt32(out, oid);
 }
 
+void appendBoundExecution(std::string& out, std::string_view statement,
+                          const std::vector<std::string>& text_values) {
+  std::size_t len = 4 + 1 + statement.size() + 1 + 2 + 2 + 2;
+  for (const auto& v : text_values) len += 4 + v.size();
+  out.push_back('B');
+  appendInt32(out, static_cast<std::int32_t>(len));
+  out.push_back('\0');  // the unnamed portal
+  out.append(statement).push_back('\0');
+  out.append("\0\0", 2);  // no parameter format codes: all text
+  out.push_back(static_cast<char>((text_values.size() >> 8) & 0xff));
+  out.push_back(static_cast<char>(text_values.size() & 0xff));
+  for (const auto& v : text_values) {
+    appendInt32(out, static_cast<std::int32_t>(v.size()));
+    out.append(v);
+  }
+  out.append("\0\0", 2);  // no result format codes: all text
+  out.append("D\0\0\0\x06P\0", 7);
+  out.append("E\0\0\0\x09\0\0\0\0\0", 10);
+  out.append("S\0\0\0\x04", 5);
+}
+
 }  // namespace tenantwall::protocol

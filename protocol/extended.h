@@ -46,4 +46,9 @@ std::expected<ExecuteMessage, PgError> parseExecute(std::string_view body);
 void appendParse(std::string& out, std::string_view statement, std::string_view query,
                  const std::vector<std::int32_t>& param_types);
 
+// One run of a prepared statement with text parameters, as a simple Query would run it: Bind
+// to the unnamed portal (text results), Describe it, Execute all rows, Sync.
+void appendBoundExecution(std::string& out, std::string_view statement,
+                          const std::vector<std::string>& text_values);
+
 }  // namespace tenantwall::protocol

@@ -137,8 +137,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // pool.mode session: the client has left and PostgreSQL owes it nothing, so the connection
   // may be reset and pooled (backend_pool.h) instead of closed.
   bool poolable() const {
-    return state_->pool.pooling() && copy_allowed_.empty() && !copy_in_ && !copy_failed_ &&
-           !unsynced_ && !state_->drain.draining();
+    return state_->pool.pooling() && answers_.empty() && !copy_in_ && !copy_failed_ && !unsynced_ &&
+           !state_->drain.draining();
   }
   awaitable<bool> startReset();
   // pool.mode transaction: a pooled backend for the client's next messages, with its own
@@ -148,7 +148,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // database session, the backend goes back to the pool; false if it must stay.
   bool detach();
   // Idle: outside a transaction with no answer pending, so closing loses nothing.
-  bool idle() const { return transaction_status_ == 'I' && copy_allowed_.empty() && !copy_in_; }
+  bool idle() const { return transaction_status_ == 'I' && answers_.empty() && !copy_in_; }
   void closeIfIdle();
   void refuse(PgError error, bool extended, std::string_view marker_statement = "tw_refusal");
   // The decision for one statement, refused outright while a failed audit log must refuse.
@@ -193,13 +193,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::map<std::string, std::vector<int>, std::less<>> tenant_parameters_;
   std::set<std::string, std::less<>> portals_;
   bool discarding_ = false;  // an extended-protocol message was refused: skip until Sync
-  // Which COPY PostgreSQL may start in each answer still to come, one entry per Query or Sync
-  // forwarded (each ends with one ReadyForQuery). Any other COPY is desynchronisation.
+  // What each answer still to come may hold: one entry per Query or Sync forwarded, each
+  // answer ending with one ReadyForQuery.
   enum class CopyAllowed { kNone, kOut, kIn };
-  std::deque<CopyAllowed> copy_allowed_;
-  // Beside it, one entry per answer too: set for an EXPLAIN ANALYZE whose plan the proxy
-  // renders (policy::Allowed::render_plan), empty for every other answer.
-  std::deque<std::optional<ExplainAnswer>> explain_answers_;
+  struct Expected {
+    // Which COPY PostgreSQL may start; any other COPY is desynchronisation.
+    CopyAllowed copy = CopyAllowed::kNone;
+    // An EXPLAIN ANALYZE whose plan the proxy renders (policy::Allowed::render_plan).
+    std::optional<ExplainAnswer> plan;
+    // A simple Query sent as its prepared form (Bind, Describe, Execute, Sync): the
+    // BindComplete and NoData the client did not ask for are not relayed.
+    bool prepared_query = false;
+  };
+  std::deque<Expected> answers_;
   std::optional<policy::CopyInGuard> copy_in_;  // rows of a COPY FROM STDIN being checked
   bool copy_failed_ = false;  // refused mid-COPY: drop the client's rows until CopyDone/Fail
   bool closing_ = false;      // the client said goodbye: a backend close is expected
@@ -223,6 +229,17 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::uint64_t batches_sent_ = 0;
   std::uint64_t batches_done_ = 0;
   bool renaming() const { return state_->config.pool.mode == PoolMode::kTransaction; }
+  bool preparing() const { return state_->config.pool.prepare_simple_queries; }
+  // The answers to every Parse and Close are matched to what sent them (pooled_statements.h)
+  // whenever the proxy adds its own: renamed statements or prepared simple queries.
+  bool tracking() const { return renaming() || preparing(); }
+  // A simple Query as its prepared form (policy/decision_cache.h), when it has one and running
+  // it so cannot differ from the plain Query; false: send the Query.
+  bool runPrepared(const policy::CachedDecision& cached);
+  // DEALLOCATE drops server statements the proxy prepared (DEALLOCATE ALL, or one by its
+  // name), so before it runs the proxy closes its own and forgets them.
+  static bool dropsServerStatements(const policy::Allowed& allowed);
+  void closeServerStatements();
   // Appends a Bind, Describe or Close naming `server_name` instead of the client's statement.
   void appendRenamed(std::string_view body, std::string_view client_name,
                      std::string_view server_name);
@@ -736,8 +753,7 @@ void ClientSession::refuse(PgError error, bool extended, std::string_view marker
     discarding_ = true;
   } else {
     protocol::appendQuery(to_backend_, marker);
-    copy_allowed_.push_back(CopyAllowed::kNone);
-    explain_answers_.emplace_back();
+    answers_.emplace_back();
     ++batches_sent_;
   }
 }
@@ -809,14 +825,26 @@ Handled ClientSession::onQuery(std::string_view body) {
   // A new query ends a COPY FROM that PostgreSQL never started (it answered with an error).
   copy_in_.reset();
   copy_failed_ = false;
+  // PostgreSQL runs every simple Query in the unnamed portal and drops the unnamed statement
+  // first, so neither is there for the client afterwards (unless it skips the Query, as it
+  // does after an error in an extended-protocol batch until Sync).
+  if (!discarding_) {
+    statements_.erase(std::string());
+    tenant_parameters_.erase(std::string());
+    portals_.erase(std::string());
+    unnamed_unbound_ = false;
+  }
   const auto cached = decideAudited(*sql);
   const policy::Decision& decision = cached->decision;
   if (!decision) {
     refuse(decision.error(), false);
     return {};
   }
-  protocol::appendQuery(to_backend_, decision->sql);
   if (decision->session_state) pinned_ = true;
+  if (runPrepared(*cached)) return {};
+  if (dropsServerStatements(*decision)) closeServerStatements();
+  protocol::appendQuery(to_backend_, decision->sql);
+  Expected expected;
   if (const auto& in = decision->copy_in) {
     policy::CopyInSpec spec;
     spec.csv = in->format == "csv";
@@ -830,16 +858,41 @@ Handled ClientSession::onQuery(std::string_view body) {
         in->tenant_appended ? spec.column_count : static_cast<std::size_t>(in->tenant_column_index);
     spec.tenant = in->tenant;
     copy_in_.emplace(std::move(spec));
-    copy_allowed_.push_back(CopyAllowed::kIn);
+    expected.copy = CopyAllowed::kIn;
   } else {
-    bool copy_out = false;
-    for (const auto& kind : decision->statement_kinds) copy_out = copy_out || kind == "COPY";
-    copy_allowed_.push_back(copy_out ? CopyAllowed::kOut : CopyAllowed::kNone);
+    for (const auto& kind : decision->statement_kinds)
+      if (kind == "COPY") expected.copy = CopyAllowed::kOut;
   }
-  explain_answers_.emplace_back();
-  if (decision->render_plan) explain_answers_.back().emplace(*decision->render_plan);
+  if (decision->render_plan) expected.plan.emplace(*decision->render_plan);
+  answers_.push_back(std::move(expected));
   ++batches_sent_;
   return {};
+}
+
+bool ClientSession::runPrepared(const policy::CachedDecision& cached) {
+  // Not when the Query would end an unsynced extended-protocol batch (or be skipped after an
+  // error in one): a Sync of ours would act differently.
+  if (!preparing() || !cached.prepared || !backend_ || unsynced_ || discarding_) return false;
+  const policy::PreparedForm& form = *cached.prepared;
+  // A Parse still unanswered may yet fail, and a Bind behind it would fail differently.
+  if (pooled_.parsing(form.name)) return false;
+  const bool parsed = pooled_.ensure(form.name, form.sql, form.param_types, backend_->prepared,
+                                     to_backend_, batches_sent_);
+  protocol::appendBoundExecution(to_backend_, form.name, cached.parameters);
+  answers_.push_back(Expected{.prepared_query = true});
+  ++batches_sent_;
+  state_->metrics.preparedQuery(parsed);
+  return true;
+}
+
+bool ClientSession::dropsServerStatements(const policy::Allowed& allowed) {
+  for (const auto& kind : allowed.statement_kinds)
+    if (kind == "DEALLOCATE") return true;
+  return false;
+}
+
+void ClientSession::closeServerStatements() {
+  if (backend_) pooled_.closeAll(backend_->prepared, to_backend_, batches_sent_);
 }
 
 Handled ClientSession::onParse(std::string_view body) {
@@ -877,6 +930,16 @@ Handled ClientSession::onParse(std::string_view body) {
       return {};
     }
   }
+  if (tracking() && dropsServerStatements(*decision)) {
+    // It would drop the proxy's own statements on this connection at some later Execute; as a
+    // simple query it closes them first (onQuery).
+    refuseParse(protocol::makeError(
+        sqlstate::kFeatureNotSupported,
+        "DEALLOCATE is supported through the simple query protocol only",
+        "send DEALLOCATE as a simple query; tenantwall keeps prepared statements of its own on "
+        "the database connection"));
+    return {};
+  }
   if (auto simple_only = policy::checkExtendedProtocol(*decision)) {
     refuseParse(std::move(*simple_only));
     return {};
@@ -905,7 +968,7 @@ Handled ClientSession::onParse(std::string_view body) {
     statement.server_name = PooledStatements::serverName(statement.sql, statement.param_types);
     pooled_.parse(statement, true, backend_->prepared, to_backend_, batches_sent_);
   } else {
-    if (renaming()) pooled_.expect('1', batches_sent_);
+    if (tracking()) pooled_.expect('1', batches_sent_);
     protocol::appendParse(to_backend_, parse->statement, decision->sql, parse->param_types);
   }
   statements_.insert_or_assign(std::string(parse->statement), std::move(statement));
@@ -1015,15 +1078,14 @@ Handled ClientSession::onClose(std::string_view body) {
   } else if (auto it = portals_.find(target->name); it != portals_.end()) {
     portals_.erase(it);
   }
-  if (renaming()) pooled_.expect('3', batches_sent_);
+  if (tracking()) pooled_.expect('3', batches_sent_);
   to_backend_.append(current_frame_);
   return {};
 }
 
 Handled ClientSession::onSync(std::string_view) {
   discarding_ = false;
-  copy_allowed_.push_back(CopyAllowed::kNone);
-  explain_answers_.emplace_back();
+  answers_.emplace_back();
   ++batches_sent_;
   to_backend_.append(current_frame_);
   return {};
@@ -1103,15 +1165,14 @@ Handled ClientSession::onFunctionCall(std::string_view) {
 // Appends what the client may see of one backend message; false ends the session.
 bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view raw,
                                std::string& out) {
-  if (!explain_answers_.empty() && explain_answers_.front() &&
-      explain_answers_.front()->relay(frame, out))
+  if (!answers_.empty() && answers_.front().plan && answers_.front().plan->relay(frame, out))
     return true;  // the rendered plan, or the error that replaces it
   switch (frame.tag) {
     case protocol::btag::kErrorResponse:
     case protocol::btag::kNoticeResponse: {
       auto fields = protocol::parseErrorFields(frame.body);
       if (!fields) return false;
-      if (frame.tag == protocol::btag::kErrorResponse && renaming() && backend_)
+      if (frame.tag == protocol::btag::kErrorResponse && tracking() && backend_)
         pooled_.failed(batches_done_, backend_->prepared);
       if (frame.tag == protocol::btag::kErrorResponse) {
         if (auto refusal = refusals_.match(*fields)) {
@@ -1127,8 +1188,7 @@ bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view ra
     case protocol::btag::kCopyBothResponse: {
       // Only the COPY that was analysed and forwarded may start; anything else means the two
       // sides disagree about the conversation: fail closed.
-      const CopyAllowed allowed =
-          copy_allowed_.empty() ? CopyAllowed::kNone : copy_allowed_.front();
+      const CopyAllowed allowed = answers_.empty() ? CopyAllowed::kNone : answers_.front().copy;
       const bool expected =
           (frame.tag == protocol::btag::kCopyInResponse && allowed == CopyAllowed::kIn) ||
           (frame.tag == protocol::btag::kCopyOutResponse && allowed == CopyAllowed::kOut);
@@ -1139,9 +1199,14 @@ bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view ra
       out.append(raw);
       return true;
     }
+    case protocol::btag::kBindComplete:
+    case protocol::btag::kNoData:
+      if (!answers_.empty() && answers_.front().prepared_query) return true;
+      out.append(raw);
+      return true;
     case protocol::btag::kParseComplete:
     case protocol::btag::kCloseComplete:
-      if (renaming()) {
+      if (tracking()) {
         switch (pooled_.complete(frame.tag)) {
           case PooledStatements::Answer::kSwallow:
             return true;  // the answer to a message the proxy added
@@ -1156,8 +1221,7 @@ bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view ra
       return true;
     case protocol::btag::kReadyForQuery:
       if (auto status = protocol::parseReadyForQuery(frame.body)) transaction_status_ = *status;
-      if (!copy_allowed_.empty()) copy_allowed_.pop_front();
-      if (!explain_answers_.empty()) explain_answers_.pop_front();
+      if (!answers_.empty()) answers_.pop_front();
       ++batches_done_;
       out.append(raw);
       return true;

@@ -134,6 +134,8 @@ const Setting kSettings[] = {
      [](Config& c, const YAML::Node& n) {
        c.pool.idle_timeout_ms = number<std::uint32_t>(n, 1000, 86400000);
      }},
+    {"pool", "prepare_simple_queries",
+     [](Config& c, const YAML::Node& n) { c.pool.prepare_simple_queries = n.as<bool>(); }},
     {"backend.tls", "server_name",
      [](Config& c, const YAML::Node& n) { c.backend.tls.server_name = text(n); }},
 };

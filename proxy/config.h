@@ -93,6 +93,9 @@ struct PoolConfig {
   PoolMode mode = PoolMode::kNone;
   std::size_t size = 100;                 // connections to backend.database, in use or idle
   std::uint32_t idle_timeout_ms = 60000;  // idle pooled connections older than this are closed
+  // A simple Query whose rewrite has a prepared form (policy/decision_cache.h) runs as that
+  // statement, prepared once per backend connection, with its literals as parameters.
+  bool prepare_simple_queries = true;
 };
 
 struct Config {

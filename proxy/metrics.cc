@@ -61,6 +61,13 @@ Metrics::Metrics()
                           "Decisions served from the decision cache.")),
       cache_misses_(counter(*registry_, "tenantwall_decision_cache_misses_total",
                             "Decisions computed because the cache had none.")),
+      prepared_queries_(counterFamily(
+          *registry_, "tenantwall_prepared_simple_queries_total",
+          "Simple-protocol statements run as prepared statements (pool.prepare_simple_queries), "
+          "by whether the backend connection already held the statement (reused) or prepared "
+          "it first (parsed).")),
+      prepared_run_(prepared_queries_.Add({{"backend", "reused"}})),
+      prepared_parsed_(prepared_queries_.Add({{"backend", "parsed"}})),
       backend_connections_(gauge(*registry_, "tenantwall_backend_connections",
                                  "Connections to PostgreSQL currently open.")),
       backend_connect_failures_(counter(*registry_, "tenantwall_backend_connect_failures_total",
@@ -117,6 +124,10 @@ void Metrics::decided(bool allowed, const std::vector<std::string>& kinds, doubl
 
 void Metrics::refused(std::string_view sqlstate) {
   refusals_.Add({{"sqlstate", std::string(sqlstate)}}).Increment();
+}
+
+void Metrics::preparedQuery(bool parsed) {
+  (parsed ? prepared_parsed_ : prepared_run_).Increment();
 }
 
 void Metrics::backendConnected() { backend_connections_.Increment(); }

@@ -53,6 +53,8 @@ class Metrics {
   void decided(bool allowed, const std::vector<std::string>& kinds, double seconds);
   // A statement or message refused with this SQLSTATE (by the policy or the protocol rules).
   void refused(std::string_view sqlstate);
+  // A simple Query run as its prepared form; `parsed` when the backend had to prepare it first.
+  void preparedQuery(bool parsed);
   void backendConnected();
   void backendClosed();
   void backendConnectFailed();
@@ -87,6 +89,9 @@ class Metrics {
   prometheus::Histogram& decision_seconds_;
   prometheus::Counter& cache_hits_;
   prometheus::Counter& cache_misses_;
+  prometheus::Family<prometheus::Counter>& prepared_queries_;
+  prometheus::Counter& prepared_run_;
+  prometheus::Counter& prepared_parsed_;
   prometheus::Gauge& backend_connections_;
   prometheus::Counter& backend_connect_failures_;
   prometheus::Family<prometheus::Counter>& reloads_;

@@ -1,7 +1,7 @@
 // Named prepared statements across pooled backends (see the header).
 #include "proxy/pooled_statements.h"
 
-#include "policy/digest.h"
+#include "policy/decision_cache.h"
 #include "protocol/encoder.h"
 #include "protocol/extended.h"
 #include "protocol/messages.h"
@@ -10,10 +10,7 @@ namespace tenantwall::proxy {
 
 std::string PooledStatements::serverName(std::string_view sql,
                                          const std::vector<std::int32_t>& types) {
-  std::string key(sql);
-  key += '\0';
-  for (const std::int32_t type : types) key += std::to_string(type) + ",";
-  return "tw_" + policy::sha256Hex(key).substr(0, 32);
+  return policy::preparedStatementName(sql, types);
 }
 
 void PooledStatements::closeServer(const std::string& name, bool added, ServerStatements& backend,
@@ -28,20 +25,48 @@ void PooledStatements::closeServer(const std::string& name, bool added, ServerSt
 
 void PooledStatements::parse(const ClientStatement& statement, bool own, ServerStatements& backend,
                              std::string& out, std::uint64_t batch) {
-  if (backend.contains(statement.server_name)) {
-    closeServer(statement.server_name, true, backend, out, batch);
+  parseServer(statement.server_name, statement.sql, statement.param_types, own, backend, out,
+              batch);
+}
+
+void PooledStatements::parseServer(std::string_view server_name, std::string_view sql,
+                                   const std::vector<std::int32_t>& param_types, bool own,
+                                   ServerStatements& backend, std::string& out,
+                                   std::uint64_t batch) {
+  std::string name(server_name);
+  if (backend.contains(name)) {
+    closeServer(name, true, backend, out, batch);
   } else if (backend.size() >= kMaxPerBackend) {
     const std::string oldest = *backend.begin();  // any one: re-parsed if needed again
     closeServer(oldest, true, backend, out, batch);
   }
-  protocol::appendParse(out, statement.server_name, statement.sql, statement.param_types);
-  pending_.push_back(Pending{'1', batch, !own, statement.server_name});
-  backend.insert(statement.server_name);
+  protocol::appendParse(out, name, sql, param_types);
+  backend.insert(name);
+  pending_.push_back(Pending{'1', batch, !own, std::move(name)});
 }
 
-void PooledStatements::ensure(const ClientStatement& statement, ServerStatements& backend,
+bool PooledStatements::ensure(const ClientStatement& statement, ServerStatements& backend,
                               std::string& out, std::uint64_t batch) {
-  if (!backend.contains(statement.server_name)) parse(statement, false, backend, out, batch);
+  return ensure(statement.server_name, statement.sql, statement.param_types, backend, out, batch);
+}
+
+bool PooledStatements::ensure(std::string_view server_name, std::string_view sql,
+                              const std::vector<std::int32_t>& param_types,
+                              ServerStatements& backend, std::string& out, std::uint64_t batch) {
+  if (backend.contains(server_name)) return false;
+  parseServer(server_name, sql, param_types, false, backend, out, batch);
+  return true;
+}
+
+bool PooledStatements::parsing(std::string_view server_name) const {
+  for (const Pending& p : pending_)
+    if (p.tag == '1' && p.server_name == server_name) return true;
+  return false;
+}
+
+void PooledStatements::closeAll(ServerStatements& backend, std::string& out, std::uint64_t batch) {
+  const std::vector<std::string> names(backend.begin(), backend.end());
+  for (const std::string& name : names) closeServer(name, true, backend, out, batch);
 }
 
 void PooledStatements::close(const ClientStatement& statement, ServerStatements& backend,

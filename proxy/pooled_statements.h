@@ -42,9 +42,17 @@ class PooledStatements {
   // the Sync (or Query) the messages precede.
   void parse(const ClientStatement& statement, bool own, ServerStatements& backend,
              std::string& out, std::uint64_t batch);
-  // Before a Bind or Describe of `statement`: its Parse, unless the backend holds it.
-  void ensure(const ClientStatement& statement, ServerStatements& backend, std::string& out,
+  // Before a Bind or Describe of `statement`: its Parse, unless the backend holds it. True
+  // when a Parse was added.
+  bool ensure(const ClientStatement& statement, ServerStatements& backend, std::string& out,
               std::uint64_t batch);
+  bool ensure(std::string_view server_name, std::string_view sql,
+              const std::vector<std::int32_t>& param_types, ServerStatements& backend,
+              std::string& out, std::uint64_t batch);
+  // Whether a Parse of this server statement is still unanswered (it may yet fail).
+  bool parsing(std::string_view server_name) const;
+  // Closes every statement the backend holds under a server name, answers not relayed.
+  void closeAll(ServerStatements& backend, std::string& out, std::uint64_t batch);
   // The client's Close of a named statement, sent under the server name.
   void close(const ClientStatement& statement, ServerStatements& backend, std::string& out,
              std::uint64_t batch);
@@ -69,6 +77,9 @@ class PooledStatements {
     bool added;               // the proxy's own message: its answer is not relayed
     std::string server_name;  // empty for messages not tracked per backend
   };
+  void parseServer(std::string_view server_name, std::string_view sql,
+                   const std::vector<std::int32_t>& param_types, bool own,
+                   ServerStatements& backend, std::string& out, std::uint64_t batch);
   void closeServer(const std::string& name, bool added, ServerStatements& backend, std::string& out,
                    std::uint64_t batch);
   std::deque<Pending> pending_;

@@ -16,6 +16,8 @@ struct Fence {
   pg_query::SelectStmt* select = nullptr;
   const ProtectedTable* table = nullptr;
   std::string alias;
+  // On the nullable side of an outer join: its rows may reach the WHERE null-extended.
+  bool nullable = false;
 };
 
 std::optional<Fence> asFence(pg_query::Node& item, const Policy& policy) {
@@ -37,14 +39,19 @@ std::optional<Fence> asFence(pg_query::Node& item, const Policy& policy) {
 
 // Fences among the FROM items, through joins (a strict conjunct of the WHERE may be copied to
 // either side of any join: rows it would remove from a join's output never survive the WHERE).
-void collectFences(pg_query::Node& item, const Policy& policy, std::vector<Fence>& out) {
+void collectFences(pg_query::Node& item, const Policy& policy, bool nullable,
+                   std::vector<Fence>& out) {
   if (auto fence = asFence(item, policy)) {
+    fence->nullable = nullable;
     out.push_back(*fence);
   } else if (item.has_join_expr()) {
     auto& join = *item.mutable_join_expr();
     if (join.has_alias()) return;  // columns then belong to the join's alias, not the fence
-    if (join.has_larg()) collectFences(*join.mutable_larg(), policy, out);
-    if (join.has_rarg()) collectFences(*join.mutable_rarg(), policy, out);
+    const auto type = join.jointype();
+    const bool left_kept = type == pg_query::JOIN_INNER || type == pg_query::JOIN_LEFT;
+    const bool right_kept = type == pg_query::JOIN_INNER || type == pg_query::JOIN_RIGHT;
+    if (join.has_larg()) collectFences(*join.mutable_larg(), policy, nullable || !left_kept, out);
+    if (join.has_rarg()) collectFences(*join.mutable_rarg(), policy, nullable || !right_kept, out);
   }
 }
 
@@ -102,12 +109,14 @@ void addToFence(const Fence& fence, pg_query::Node condition) {
   where = std::move(both);
 }
 
-// `column = value`, `value = column` or `column IN (values)`, copied for the fence.
-void pushConjunct(const pg_query::Node& conjunct, const std::vector<Fence>& fences,
+// `column = value`, `value = column` or `column IN (values)`, copied for the fence. True when
+// the conjunct has nothing left to do in the WHERE: every row the fence yields satisfies it,
+// and no null-extended row of the fence reaches the WHERE.
+bool pushConjunct(const pg_query::Node& conjunct, const std::vector<Fence>& fences,
                   bool only_item) {
-  if (!conjunct.has_a_expr()) return;
+  if (!conjunct.has_a_expr()) return false;
   const auto& expr = conjunct.a_expr();
-  if (!isEqualityName(expr.name()) || !expr.has_lexpr() || !expr.has_rexpr()) return;
+  if (!isEqualityName(expr.name()) || !expr.has_lexpr() || !expr.has_rexpr()) return false;
   std::optional<Target> target;
   pg_query::Node value;
   if (expr.kind() == pg_query::AEXPR_OP) {
@@ -116,16 +125,16 @@ void pushConjunct(const pg_query::Node& conjunct, const std::vector<Fence>& fenc
     } else if ((target = targetOf(expr.rexpr(), fences, only_item)) && isComparable(expr.lexpr())) {
       value = expr.lexpr();
     } else {
-      return;
+      return false;
     }
   } else if (expr.kind() == pg_query::AEXPR_IN) {
     target = targetOf(expr.lexpr(), fences, only_item);
-    if (!target || !expr.rexpr().has_list() || expr.rexpr().list().items_size() == 0) return;
+    if (!target || !expr.rexpr().has_list() || expr.rexpr().list().items_size() == 0) return false;
     for (const auto& item : expr.rexpr().list().items())
-      if (!isComparable(item)) return;
+      if (!isComparable(item)) return false;
     value = expr.rexpr();
   } else {
-    return;
+    return false;
   }
   const ProtectedTable& table = *target->fence->table;
   pg_query::Node copy;
@@ -140,6 +149,7 @@ void pushConjunct(const pg_query::Node& conjunct, const std::vector<Fence>& fenc
     *condition->add_name() = stringNode("=");  // IN keeps its keyword spelling
   }
   addToFence(*target->fence, std::move(copy));
+  return !target->fence->nullable;
 }
 
 }  // namespace
@@ -147,15 +157,27 @@ void pushConjunct(const pg_query::Node& conjunct, const std::vector<Fence>& fenc
 void pushDownEqualities(pg_query::SelectStmt& select, const Policy& policy) {
   if (!select.has_where_clause()) return;
   std::vector<Fence> fences;
-  for (auto& item : *select.mutable_from_clause()) collectFences(item, policy, fences);
+  for (auto& item : *select.mutable_from_clause()) collectFences(item, policy, false, fences);
   if (fences.empty()) return;
   const bool only_item =
       select.from_clause_size() == 1 && select.from_clause(0).has_range_subselect();
-  const pg_query::Node& where = select.where_clause();
-  if (where.has_bool_expr() && where.bool_expr().boolop() == pg_query::AND_EXPR) {
-    for (const auto& conjunct : where.bool_expr().args()) pushConjunct(conjunct, fences, only_item);
+  pg_query::Node& where = *select.mutable_where_clause();
+  if (!where.has_bool_expr() || where.bool_expr().boolop() != pg_query::AND_EXPR) {
+    if (pushConjunct(where, fences, only_item)) select.clear_where_clause();
+    return;
+  }
+  // PostgreSQL would evaluate a moved conjunct twice per row; only what still filters stays.
+  auto& args = *where.mutable_bool_expr()->mutable_args();
+  NodeList kept;
+  for (auto& conjunct : args)
+    if (!pushConjunct(conjunct, fences, only_item)) *kept.Add() = std::move(conjunct);
+  if (kept.empty()) {
+    select.clear_where_clause();
+  } else if (kept.size() == 1) {
+    pg_query::Node only = std::move(kept[0]);
+    where = std::move(only);
   } else {
-    pushConjunct(where, fences, only_item);
+    args.Swap(&kept);
   }
 }
 

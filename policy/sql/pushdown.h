@@ -3,8 +3,10 @@
 // constant or parameter (`c.id = 5`, `id = $1`, `c.status IN ('a', 'b')`) is copied into that
 // fence's WHERE, next to the tenant filter, when the column is shown unmasked and its type's
 // equality operators are all leakproof (ColumnRule::leakproof_equality, read from the live
-// database). The conjunct also stays where it was, so the result is unchanged; an error or side
-// effect of the copy cannot depend on another tenant's row, because a leakproof operator has none.
+// database). An error or side effect of the copy cannot depend on another tenant's row, because
+// a leakproof operator has none. The conjunct leaves the WHERE (PostgreSQL would test every row
+// twice) unless the fence is on the nullable side of an outer join, whose null-extended rows it
+// must still remove; either way the result is unchanged.
 #pragma once
 
 #include "pg_query_pb/pg_query.pb.h"

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import checks
 import harness
 
 ADMIN_RE = re.compile(r"admin listening on ([0-9.]+):(\d+)")
@@ -59,8 +60,7 @@ class AdminProxy(harness.Proxy):
             conn.close()
 
     def audit_events(self) -> list[dict]:
-        path = self.tmp / "audit.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return checks.audit_events(self.tmp / "audit.jsonl")
 
 
 def start(pg, **kw) -> AdminProxy:

@@ -6,12 +6,24 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 import time
 from dataclasses import dataclass, field
 
 import pytest
 
 from harness import TENANTS, USERS
+
+
+def audit_events(path) -> list[dict]:
+    """The events of a JSON-lines audit log, in order. The proxy may be writing a line as it is
+    read: a last line without its newline is not complete yet, so it is left for the next read."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    complete = text[:text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def mask_email(v):

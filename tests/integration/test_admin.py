@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 import harness
-from checks import wait_for
+from checks import audit_events, wait_for
 
 ADMIN_RE = re.compile(r"admin listening on ([0-9.]+):(\d+)")
 TOKEN = "admin-test-token-0123456789"
@@ -43,8 +43,7 @@ class AdminProxy(harness.Proxy):
         raise harness.HarnessError(f"no 'admin listening on' line:\n{self.output}")
 
     def audit_events(self) -> list[dict]:
-        path = self.tmp / "audit.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return audit_events(self.tmp / "audit.jsonl")
 
 
 def start_admin_proxy(pg, token=None, backend_port=None) -> AdminProxy:

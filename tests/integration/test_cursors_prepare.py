@@ -55,10 +55,15 @@ def test_sql_prepare_execute_rewrites_the_body(connect):
 def test_explain_shows_the_fenced_plan_without_costs(connect):
     conn = connect("alice")
     cur = conn.cursor()
+    cur.execute("EXPLAIN SELECT * FROM customers WHERE id < 5")
+    plan = "\n".join(r[0] for r in cur.fetchall())
+    assert "Subquery Scan on customers" in plan and "(tenant_id = 'acme'::text)" in plan, plan
+    assert "cost=" not in plan, plan  # estimates come from every tenant's statistics
+    # A key lookup copied into the fence leaves the Subquery Scan nothing to do, so PostgreSQL
+    # may drop it from the plan: the tenant filter is then on the scan of the table itself.
     cur.execute("EXPLAIN SELECT * FROM customers WHERE id = 1")
     plan = "\n".join(r[0] for r in cur.fetchall())
-    assert "Subquery Scan on customers" in plan, plan
-    assert "cost=" not in plan, plan  # estimates come from every tenant's statistics
+    assert "(tenant_id = 'acme'::text)" in plan and "cost=" not in plan, plan
     # EXPLAIN ANALYZE: actual figures of acme's rows only (test_explain_analyze.py)
     cur.execute("EXPLAIN ANALYZE SELECT * FROM customers")
     plan = "\n".join(r[0] for r in cur.fetchall())

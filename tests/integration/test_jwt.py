@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import harness
 import wire
-from checks import run, wait_for
+from checks import audit_events, run, wait_for
 
 ISSUER = "https://idp.test/"
 AUDIENCE = "tenantwall"
@@ -101,10 +101,7 @@ class JwtProxy(harness.Proxy):
         return text + "audit:\n  path: audit.jsonl\n"
 
     def audit_events(self) -> list[dict]:
-        path = self.tmp / "audit.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return audit_events(self.tmp / "audit.jsonl")
 
     def audit_text(self) -> str:
         path = self.tmp / "audit.jsonl"

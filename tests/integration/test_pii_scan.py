@@ -13,12 +13,11 @@ The fixture adds columns to the sample database directly as superuser (and drops
 import json
 import signal
 import subprocess
-import time
 
 import pytest
 
 import harness
-from checks import mask_email, mask_phone, run, wait_for
+from checks import audit_events, mask_email, mask_phone, run, wait_for
 
 
 CONTACTS = {1: "anna.ames@mail.example", 2: "art.abbott@mail.example", 3: "amy.a@mail.example",
@@ -56,7 +55,7 @@ class AuditedProxy(harness.Proxy):
         return path.read_text() if path.exists() else ""
 
     def audit_events(self) -> list[dict]:
-        return [json.loads(line) for line in self.audit_text().splitlines() if line.strip()]
+        return audit_events(self.tmp / "audit.jsonl")
 
     @property
     def config_path(self):

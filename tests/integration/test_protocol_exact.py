@@ -979,6 +979,37 @@ SCENARIOS = {
     "statement-kept-across-refusals": [
         [P("keep", OK), SYNC], [P("", REFUSED), bind("", "keep"), execute(), SYNC],
         [bind("", "keep"), execute(), SYNC], [close("S", "keep"), SYNC], [bind("", "keep"), SYNC]],
+    # Simple queries differing only in literals compared with a column run as one prepared
+    # statement (pool.prepare_simple_queries): the same replies as the plain queries get.
+    "simple-queries-differing-in-literals": [
+        [Q(f"SELECT code, name FROM countries WHERE code = '{c}'")] for c in ("US", "DE", "XX", "JP")
+    ] + [
+        [Q(f"SELECT code FROM countries WHERE code IN ('{a}', '{b}') ORDER BY 1")]
+        for a, b in (("JP", "DE"), ("US", "JP"))
+    ] + [
+        [Q(f"SELECT count(*) FROM countries WHERE length(code) = {n}")] for n in (2, 3, 2)
+    ] + [
+        [Q(f"SELECT code FROM countries WHERE name = '{n}'")] for n in ("it''s", "Japan", "")
+    ] + [
+        [Q(f"SELECT code FROM countries WHERE code BETWEEN '{a}' AND '{b}' ORDER BY code LIMIT 2")]
+        for a, b in (("A", "Z"), ("E", "K"))
+    ],
+    "simple-queries-differing-in-literals-failing": [
+        [Q("SELECT code FROM countries WHERE code::int = 1")],
+        [Q("SELECT code FROM countries WHERE code::int = 2")],
+        [Q("BEGIN")], [Q("SELECT code FROM countries WHERE code = 'US'")],
+        [Q("SELECT code FROM countries WHERE code::int = 3")],
+        [Q("SELECT code FROM countries WHERE code = 'DE'")],
+        [Q("ROLLBACK")], [Q("SELECT code FROM countries WHERE code = 'JP'")]],
+    "simple-queries-around-deallocate-all": [
+        [Q("SELECT code FROM countries WHERE code = 'US'")],
+        [Q("SELECT code FROM countries WHERE code = 'DE'")], [Q("DEALLOCATE ALL")],
+        [Q("SELECT code FROM countries WHERE code = 'JP'")],
+        [Q("SELECT code FROM countries WHERE code = 'US'")]],
+    "simple-query-drops-the-unnamed-statement": [
+        [P("", OK), SYNC], [Q("SELECT code FROM countries WHERE code = 'US'")],
+        [bind(), execute(), SYNC], [P("", OK), bind(), SYNC],
+        [Q("SELECT code FROM countries WHERE code = 'DE'")], [execute(), SYNC]],
 }
 
 

@@ -104,5 +104,36 @@ TEST(PooledStatementsTest, ABackendHoldsABoundedNumber) {
   EXPECT_EQ(backend.size(), PooledStatements::kMaxPerBackend);
 }
 
+TEST(PooledStatementsTest, ParsingUntilAnsweredAndEnsureSaysWhetherItParsed) {
+  PooledStatements pooled;
+  ServerStatements backend;
+  std::string out;
+  const auto s = statement("SELECT $1");
+  EXPECT_TRUE(pooled.ensure(s.server_name, s.sql, s.param_types, backend, out, 0));
+  EXPECT_TRUE(pooled.parsing(s.server_name));
+  EXPECT_FALSE(pooled.ensure(s, backend, out, 0));  // held (in flight): no second Parse
+  EXPECT_EQ(tags(out), "P");
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kSwallow);
+  EXPECT_FALSE(pooled.parsing(s.server_name));
+  EXPECT_TRUE(backend.contains(s.server_name));
+}
+
+TEST(PooledStatementsTest, CloseAllClosesEveryServerStatementSilently) {
+  PooledStatements pooled;
+  ServerStatements backend;
+  std::string out;
+  pooled.ensure(statement("SELECT $1"), backend, out, 0);
+  pooled.ensure(statement("SELECT $1 + 1"), backend, out, 0);
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kSwallow);
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kSwallow);
+  out.clear();
+  pooled.closeAll(backend, out, 1);
+  EXPECT_EQ(tags(out), "CC");
+  EXPECT_TRUE(backend.empty());
+  EXPECT_EQ(pooled.complete('3'), PooledStatements::Answer::kSwallow);
+  EXPECT_EQ(pooled.complete('3'), PooledStatements::Answer::kSwallow);
+  EXPECT_TRUE(pooled.idle());
+}
+
 }  // namespace
 }  // namespace tenantwall::proxy
