@@ -193,10 +193,11 @@ def pgbench(target, script, mode, clients, seconds, tmp):
             "-M", mode, "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
             "-f", str(script_file), "-l", "--log-prefix", str(logdir / "tx"), "app"]
     env = dict(os.environ, PGPASSWORD=target["password"])
-    cpu_before = cpu_seconds(target["pid"]) if target["pid"] else None
+    pid = target.get("pid")  # the pooler's process (none for direct, nor in profile.py)
+    cpu_before = cpu_seconds(pid) if pid else None
     p = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=logdir,
                        timeout=seconds + 120)
-    cpu_after = cpu_seconds(target["pid"]) if target["pid"] else None
+    cpu_after = cpu_seconds(pid) if pid else None
     if p.returncode != 0:
         return {"error": (p.stderr or p.stdout).strip().splitlines()[-1:]}
     tps = None
