@@ -21,9 +21,16 @@ class AdminProxy(harness.Proxy):
 
     approvers_dir: Path | None = None
     poll_ms: int | None = None
+    pool: str | None = None  # the body of a `pool: {...}` mapping, e.g. "mode: session, size: 2"
+
+    @property
+    def OWN_POOL(self) -> bool:  # noqa: N802 - harness.Proxy's class attribute, per instance here
+        return self.pool is not None
 
     def config_text(self):
         text = super().config_text()
+        if self.pool is not None:
+            text += f"pool: {{{self.pool}}}\n"
         if self.poll_ms is not None:
             text += f"policy_poll_ms: {self.poll_ms}\n"
         text += "audit:\n  path: audit.jsonl\n"
@@ -59,6 +66,13 @@ class AdminProxy(harness.Proxy):
         finally:
             conn.close()
 
+    def metrics(self, prefix: str) -> dict[str, float]:
+        """The samples of GET /metrics whose series (name and labels) start with prefix."""
+        status, body = self.request("GET", "/metrics", token=None)
+        assert status == 200, body
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in body.splitlines() if line.startswith(prefix)}
+
     def audit_events(self) -> list[dict]:
         return checks.audit_events(self.tmp / "audit.jsonl")
 
@@ -66,9 +80,11 @@ class AdminProxy(harness.Proxy):
 def start(pg, **kw) -> AdminProxy:
     approvers_dir = kw.pop("approvers_dir", None)
     poll_ms = kw.pop("poll_ms", None)
+    pool = kw.pop("pool", None)
     px = AdminProxy(pg, **kw)
     px.approvers_dir = approvers_dir
     px.poll_ms = poll_ms
+    px.pool = pool
     return px.start()
 
 

@@ -316,22 +316,12 @@ def test_terminated_idle_backend_is_not_handed_out(pg, pool_proxy):
         s.assert_alive("a terminated idle backend in the pool")
 
 
-class PoolAdminProxy(admin_helpers.AdminProxy):
-    OWN_POOL = True
-
-    def config_text(self):
-        return super().config_text() + "pool:\n  mode: session\n  size: 2\n"
-
-
 def pool_metrics(px) -> dict[str, float]:
-    status, body = px.request("GET", "/metrics", token=None)
-    assert status == 200
-    return {line.split()[0]: float(line.split()[1]) for line in body.splitlines()
-            if line.startswith("tenantwall_pool_")}
+    return px.metrics("tenantwall_pool_")
 
 
 def test_pool_metrics(pg):
-    px = PoolAdminProxy(pg).start()
+    px = admin_helpers.start(pg, pool="mode: session, size: 2")
     try:
         assert pool_metrics(px) == {"tenantwall_pool_size": 2, "tenantwall_pool_in_use": 0,
                                     "tenantwall_pool_idle": 0, "tenantwall_pool_waits_total": 0}

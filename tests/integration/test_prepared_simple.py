@@ -14,25 +14,10 @@ from test_protocol_exact import SYNC, Session, bind, execute, parse
 PREPARED = "tenantwall_prepared_simple_queries_total"
 
 
-def pool_proxy(pg, pool: str) -> admin_helpers.AdminProxy:
-    class PooledAdminProxy(admin_helpers.AdminProxy):
-        OWN_POOL = True
-
-        def config_text(self):
-            return super().config_text() + f"pool: {{{pool}}}\n"
-
-    return PooledAdminProxy(pg).start()
-
-
 def prepared_counts(px) -> dict[str, float]:
-    status, body = px.request("GET", "/metrics", token=None)
-    assert status == 200, body
-    counts = {"reused": 0.0, "parsed": 0.0}
-    for line in body.splitlines():
-        if line.startswith(PREPARED + "{"):
-            label = line.split('backend="', 1)[1].split('"', 1)[0]
-            counts[label] = float(line.split()[-1])
-    return counts
+    samples = px.metrics(PREPARED + "{")
+    return {label: samples.get(f'{PREPARED}{{backend="{label}"}}', 0.0)
+            for label in ("reused", "parsed")}
 
 
 def lookup(conn, customer_id: int) -> list[tuple]:
@@ -58,7 +43,7 @@ def proxies():
 @pytest.mark.parametrize("pool", ["mode: none", "mode: session, size: 4",
                                   "mode: transaction, size: 1"])
 def test_point_lookups_run_prepared_and_stay_in_the_tenant(pg, world, proxies, pool):
-    px = pool_proxy(pg, pool)
+    px = admin_helpers.start(pg, pool=pool)
     proxies.append(px)
     ids = sorted(c["id"] for c in world.customers)
     alice = px.connect("alice")
@@ -80,7 +65,7 @@ def test_point_lookups_run_prepared_and_stay_in_the_tenant(pg, world, proxies, p
 
 
 def test_switched_off_sends_plain_queries(pg, world, proxies):
-    px = pool_proxy(pg, "mode: session, size: 2, prepare_simple_queries: false")
+    px = admin_helpers.start(pg, pool="mode: session, size: 2, prepare_simple_queries: false")
     proxies.append(px)
     alice = px.connect("alice")
     for c in world.customers:
@@ -90,7 +75,7 @@ def test_switched_off_sends_plain_queries(pg, world, proxies):
 
 
 def test_deallocate_all_and_errors_between_prepared_runs(pg, world, proxies):
-    px = pool_proxy(pg, "mode: session, size: 2")
+    px = admin_helpers.start(pg, pool="mode: session, size: 2")
     proxies.append(px)
     own = [c["id"] for c in world.customers_of("acme")]
     alice = px.connect("alice")
