@@ -4,14 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "policy/sql/fence_columns.h"
 #include "policy/sql/nodes.h"
 
 namespace tenantwall::policy::sql {
 namespace {
 
-// A fence made by the rewriter: a subquery whose only FROM item is the bare protected table
-// (a user's own subquery over that table would have had it fenced in turn) and whose WHERE is
-// the tenant filter plus whatever was pushed down before.
+// A fence made by the rewriter (fencedTable): its WHERE is the tenant filter plus whatever was
+// pushed down before.
 struct Fence {
   pg_query::SelectStmt* select = nullptr;
   const ProtectedTable* table = nullptr;
@@ -23,18 +23,9 @@ struct Fence {
 std::optional<Fence> asFence(pg_query::Node& item, const Policy& policy) {
   if (!item.has_range_subselect()) return std::nullopt;
   auto& range = *item.mutable_range_subselect();
-  if (range.lateral() || !range.has_alias() || range.alias().colnames_size() > 0 ||
-      !range.has_subquery() || !range.subquery().has_select_stmt())
-    return std::nullopt;
-  auto& select = *range.mutable_subquery()->mutable_select_stmt();
-  if (select.from_clause_size() != 1 || !select.from_clause(0).has_range_var() ||
-      !select.has_where_clause() || !select.has_limit_offset())
-    return std::nullopt;
-  const auto& relation = select.from_clause(0).range_var();
-  if (relation.has_alias()) return std::nullopt;
-  const ProtectedTable* table = policy.findProtected(relation.schemaname(), relation.relname());
+  const ProtectedTable* table = fencedTable(range, policy);
   if (table == nullptr) return std::nullopt;
-  return Fence{&select, table, range.alias().aliasname()};
+  return Fence{range.mutable_subquery()->mutable_select_stmt(), table, range.alias().aliasname()};
 }
 
 // Fences among the FROM items, through joins (a strict conjunct of the WHERE may be copied to

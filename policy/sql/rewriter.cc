@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "policy/sql/allowlists.h"
+#include "policy/sql/fence_columns.h"
 #include "policy/sql/masks.h"
 #include "policy/sql/nodes.h"
 #include "policy/sql/parser.h"
@@ -440,6 +441,7 @@ std::expected<std::vector<std::string>, PgError> StatementRewriter::run(pg_query
   if (auto s = guard_.check(principal_.tenant); !s) return std::unexpected(s.error());
   for (int parameter : written_parameters_) noteTenantParameter(parameter);
   for (int parameter : guard_.tenantParameters()) noteTenantParameter(parameter);
+  pruneFenceColumns(statement, policy_);
   return std::move(relations_);
 }
 

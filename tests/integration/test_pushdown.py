@@ -22,8 +22,11 @@ def plan(conn, sql, params=None):
 
 
 def inner_scan(text):
-    """The plan below the fence's Subquery Scan: the scan of the real table."""
-    return text.split("->", 1)[1] if "->" in text else ""
+    """The scan of the real table: below the fence's Subquery Scan, or the whole plan when the
+    fence holds only what the statement names and PostgreSQL drops the Subquery Scan."""
+    if text.startswith("Subquery Scan"):
+        return text.split("->", 1)[1] if "->" in text else ""
+    return text
 
 
 def rows(conn, sql, params=None):

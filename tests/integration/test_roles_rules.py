@@ -266,7 +266,7 @@ def test_schema_check_rejects_an_unknown_column_at_start(pg, projects_table, tmp
     off.start()
     try:
         conn = off.connect("ed", PASSWORD)  # an editor sees the misspelt column
-        refused(conn, "SELECT id FROM projects", "42703")
+        refused(conn, "SELECT id, budgit FROM projects", "42703")
         conn.close()
     finally:
         off.stop()

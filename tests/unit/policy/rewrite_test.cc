@@ -29,7 +29,8 @@
 //   attributes: region=eu regions=[eu,us] none=[]
 //                                 (optional: scalar and list attributes of the principal)
 //   define NAME: text             (outside a case: ${NAME} in any later expect: is replaced by
-//                                  text, so long fenced subqueries are written, and read, once)
+//                                  text, so long fenced subqueries are written, and read, once;
+//                                  ${NAME(a, b)} is a fence define with only columns a and b)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -83,7 +84,59 @@ std::string trim(std::string s) {
   return s.substr(first, last - first + 1);
 }
 
-// Replaces every ${NAME} by its definition; an undefined name is an error in the case file.
+// Splits text at the separator where it stands outside parentheses and quotes.
+std::vector<std::string> splitTopLevel(const std::string& text, const std::string& separator) {
+  std::vector<std::string> parts;
+  int depth = 0;
+  char quote = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (quote != 0) {
+      if (ch == quote) quote = 0;
+    } else if (ch == '\'' || ch == '"') {
+      quote = ch;
+    } else if (ch == '(') {
+      ++depth;
+    } else if (ch == ')') {
+      --depth;
+    } else if (depth == 0 && text.compare(i, separator.size(), separator) == 0) {
+      parts.push_back(text.substr(start, i - start));
+      start = i + separator.size();
+      i = start - 1;
+    }
+  }
+  parts.push_back(text.substr(start));
+  return parts;
+}
+
+// A fence define with only the named columns, in the fence's order: ${CUSTOMERS(id, email)}
+// for the fence the rewriter narrows to what a statement names (policy/sql/fence_columns.h).
+std::string narrowFence(const std::string& fence, const std::string& wanted,
+                        const std::string& where) {
+  const std::vector<std::string> halves = splitTopLevel(fence.substr(1), " FROM ");
+  if (!fence.starts_with("(SELECT ") || halves.size() < 2)
+    throw std::runtime_error(where + ": not a fence define: " + fence);
+  const std::string rest = fence.substr(1 + halves[0].size());  // " FROM ...)"
+  std::vector<std::string> names;
+  for (const std::string& name : splitTopLevel(wanted, ","))
+    if (!trim(name).empty()) names.push_back(trim(name));
+  std::string columns;
+  std::size_t found = 0;
+  for (const std::string& column : splitTopLevel(halves[0].substr(7), ", ")) {
+    const std::vector<std::string> as = splitTopLevel(column, " AS ");
+    const std::string name =
+        as.size() > 1 ? as.back() : column.substr(column.find_last_of('.') + 1);
+    if (std::ranges::find(names, name) == names.end()) continue;
+    columns.append(columns.empty() ? " " : ", ").append(column);
+    ++found;
+  }
+  if (found != names.size()) throw std::runtime_error(where + ": no such column in " + wanted);
+  return "(SELECT" + columns + rest;
+}
+
+// Replaces every ${NAME} by its definition and every ${NAME(a, b)} by that fence narrowed to
+// columns a and b; an undefined name is an error in the case file.
 std::string expand(const std::string& text, const std::map<std::string, std::string>& defines,
                    const std::string& where) {
   std::string out;
@@ -93,9 +146,17 @@ std::string expand(const std::string& text, const std::map<std::string, std::str
     if (open == std::string::npos) break;
     const auto close = text.find('}', open);
     if (close == std::string::npos) throw std::runtime_error(where + ": unterminated ${");
-    const auto it = defines.find(text.substr(open + 2, close - open - 2));
+    const std::string key = text.substr(open + 2, close - open - 2);
+    const auto paren = key.find('(');
+    const auto it = defines.find(key.substr(0, paren));
     if (it == defines.end()) throw std::runtime_error(where + ": undefined " + text.substr(open));
-    out.append(text, pos, open - pos).append(it->second);
+    out.append(text, pos, open - pos);
+    if (paren == std::string::npos) {
+      out.append(it->second);
+    } else {
+      if (!key.ends_with(")")) throw std::runtime_error(where + ": bad " + text.substr(open));
+      out.append(narrowFence(it->second, key.substr(paren + 1, key.size() - paren - 2), where));
+    }
     pos = close + 1;
   }
   return out.append(text, pos);
