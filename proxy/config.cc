@@ -73,7 +73,9 @@ const Setting kSettings[] = {
        c.drain_timeout_ms = number<std::uint32_t>(n, 0, 3600000);
      }},
     {"", "io_threads",
-     [](Config& c, const YAML::Node& n) { c.io_threads = number<unsigned>(n, 1, 256); }},
+     [](Config& c, const YAML::Node& n) {
+       c.io_threads = n.IsScalar() && n.Scalar() == "auto" ? 0 : number<unsigned>(n, 1, 256);
+     }},
     {"limits", "max_message_bytes",
      [](Config& c, const YAML::Node& n) {
        c.max_message_bytes = number<std::size_t>(n, 1024, 1u << 30);

@@ -15,6 +15,7 @@
 #include "protocol/sqlstate.h"
 #include "proxy/admin_server.h"
 #include "proxy/asio.h"
+#include "proxy/available_cpus.h"
 #include "proxy/client_session.h"
 #include "proxy/column_facts_reader.h"
 #include "proxy/log.h"
@@ -228,7 +229,8 @@ int runServer(const Config& config) {
     logLine(LogLevel::kInfo, "audit log " + config.audit.path);
   }
 
-  asio::io_context io(static_cast<int>(config.io_threads));
+  const unsigned io_threads = config.io_threads != 0 ? config.io_threads : availableCpus();
+  asio::io_context io(static_cast<int>(io_threads));
   tcp::acceptor acceptor(io);
   const tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
   acceptor.open(endpoint.protocol());
@@ -239,6 +241,9 @@ int runServer(const Config& config) {
   logLine(LogLevel::kInfo, "tenantwall listening on " + bound.address().to_string() + ":" +
                                std::to_string(bound.port()));
   // After the line above: tools take the first "listening on" line for the client port.
+  logLine(LogLevel::kInfo, std::to_string(io_threads) + " I/O thread" +
+                               (io_threads == 1 ? "" : "s") +
+                               (config.io_threads == 0 ? " (io_threads: auto)" : ""));
   std::optional<AdminServer> admin;
   if (config.admin.port) {
     admin.emplace(io, state,
@@ -319,7 +324,7 @@ int runServer(const Config& config) {
   asio::co_spawn(io, refreshColumnFacts(state, startAccepting), asio::detached);
   asio::co_spawn(io, state->pool.sweep(), asio::detached);
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < config.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (unsigned i = 1; i < io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
   state->pool.closeIdle();  // before io is destroyed: the sockets belong to it

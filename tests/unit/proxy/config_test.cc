@@ -70,6 +70,14 @@ TEST(ConfigTest, PortOutOfRange) {
   EXPECT_NE(e.find("out of range"), std::string::npos) << e;
 }
 
+TEST(ConfigTest, IoThreadsAreAutoUnlessGiven) {
+  EXPECT_EQ(loadConfigFile(writeTemp(kMinimal)).io_threads, 0u);
+  EXPECT_EQ(loadConfigFile(writeTemp(kMinimal + "io_threads: auto\n")).io_threads, 0u);
+  EXPECT_EQ(loadConfigFile(writeTemp(kMinimal + "io_threads: 3\n")).io_threads, 3u);
+  EXPECT_NE(loadError(kMinimal + "io_threads: 0\n").find("out of range"), std::string::npos);
+  EXPECT_NE(loadError(kMinimal + "io_threads: many\n"), "loaded without error");
+}
+
 TEST(ConfigTest, MissingBackendDatabase) {
   const std::string e = loadError("backend: {user: svc}\npolicy: p.yaml\n");
   EXPECT_NE(e.find("backend.database is required"), std::string::npos) << e;
