@@ -1,5 +1,6 @@
 #include "policy/sql/fence_columns.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <utility>
@@ -11,6 +12,13 @@
 
 namespace tenantwall::policy::sql {
 namespace {
+
+// The name a column reference ends in, or null for `t.*`.
+const std::string* lastField(const pg_query::ColumnRef& ref) {
+  const int size = ref.fields_size();
+  if (size == 0 || !ref.fields(size - 1).has_string()) return nullptr;
+  return &ref.fields(size - 1).string().sval();
+}
 
 // Every way the statement names columns outside the fences. Fence interiors are not walked:
 // what they name is the base table's columns, not the fence's.
@@ -51,12 +59,12 @@ class ColumnNames : public Visitor {
 
  private:
   void noteColumnRef(const pg_query::ColumnRef& ref) {
+    const std::string* name = lastField(ref);
+    if (name == nullptr) return;  // `t.*`: its A_Star is seen
+    names.insert(*name);
     const int size = ref.fields_size();
-    if (size == 0 || !ref.fields(size - 1).has_string()) return;  // `t.*`: its A_Star is seen
-    const std::string& name = ref.fields(size - 1).string().sval();
-    names.insert(name);
     if (size >= 2 && ref.fields(size - 2).has_string())
-      qualified.emplace(ref.fields(size - 2).string().sval(), name);
+      qualified.emplace(ref.fields(size - 2).string().sval(), *name);
   }
 
   const Policy& policy_;
@@ -65,27 +73,25 @@ class ColumnNames : public Visitor {
 std::string outputName(const pg_query::ResTarget& target) {
   if (!target.name().empty()) return target.name();
   if (!target.val().has_column_ref()) return {};
-  const auto& fields = target.val().column_ref().fields();
-  if (fields.empty() || !fields[fields.size() - 1].has_string()) return {};
-  return fields[fields.size() - 1].string().sval();
+  const std::string* name = lastField(target.val().column_ref());
+  return name != nullptr ? *name : std::string();
 }
 
 void prune(pg_query::RangeSubselect& range, const ColumnNames& seen) {
   const std::string& alias = range.alias().aliasname();
   if (seen.names.contains(alias)) return;  // a whole-row reference takes every column
   auto& targets = *range.mutable_subquery()->mutable_select_stmt()->mutable_target_list();
-  std::set<std::string> columns;
+  std::vector<std::string> columns;  // the fence's output names, in target order
   for (const auto& target : targets) {
     if (!target.has_res_target()) return;
-    std::string name = outputName(target.res_target());
-    if (name.empty()) return;
-    columns.insert(std::move(name));
+    columns.push_back(outputName(target.res_target()));
+    if (columns.back().empty()) return;
   }
   for (const auto& [qualifier, name] : seen.qualified)
-    if (qualifier == alias && !columns.contains(name)) return;
+    if (qualifier == alias && std::ranges::find(columns, name) == columns.end()) return;
   NodeList kept;
-  for (auto& target : targets)
-    if (seen.names.contains(outputName(target.res_target()))) *kept.Add() = std::move(target);
+  for (int i = 0; i < targets.size(); ++i)
+    if (seen.names.contains(columns[i])) *kept.Add() = std::move(targets[i]);
   targets.Swap(&kept);
 }
 
