@@ -8,6 +8,7 @@
 
 #include "protocol/encoder.h"
 #include "protocol/messages.h"
+#include "proxy/io_threads.h"
 
 namespace tenantwall::proxy {
 
@@ -113,15 +114,23 @@ awaitable<std::expected<BackendConnection, std::string>> BackendPool::acquire(
       std::chrono::steady_clock::now() + std::chrono::milliseconds(backend.connect_timeout_ms);
   bool counted_wait = false;
   std::optional<asio::steady_timer> timer;
+  // Best a connection already on this session's I/O thread; a plain one from another thread
+  // moves here, so its I/O completes here too.
+  const auto here = co_await asio::this_coro::executor;
   for (;;) {
     PoolBook<BackendConnection>::Take take;
     {
       std::lock_guard lock(mutex_);
-      take = book_.take(key, std::chrono::steady_clock::now());
+      take = book_.take(key, std::chrono::steady_clock::now(), [&](BackendConnection& c) {
+        return sameContext(c.socket.get_executor(), here);
+      });
     }
     closeAll(std::move(take.to_close));
     if (take.idle) {
-      if (idleConnectionHealthy(*take.idle)) co_return std::move(*take.idle);
+      if (idleConnectionHealthy(*take.idle)) {
+        if (!sameContext(take.idle->socket.get_executor(), here)) take.idle->socket.moveTo(here);
+        co_return std::move(*take.idle);
+      }
       boost::system::error_code ignored;
       take.idle->socket.close(ignored);
       metrics_.backendClosed();
@@ -147,7 +156,7 @@ awaitable<std::expected<BackendConnection, std::string>> BackendPool::acquire(
       co_return std::unexpected("all " + std::to_string(config_.size) +
                                 " pooled backend connections stayed in use for " +
                                 std::to_string(backend.connect_timeout_ms) + " ms");
-    if (!timer) timer.emplace(co_await asio::this_coro::executor);
+    if (!timer) timer.emplace(here);
     timer->expires_after(std::chrono::milliseconds(10));
     boost::system::error_code ec;
     co_await timer->async_wait(asio::redirect_error(use_awaitable, ec));

@@ -48,16 +48,26 @@ class PoolBook {
     bool may_open = false;    // no idle one, but a slot is reserved: open a new one
     std::vector<T> to_close;  // expired or evicted idle connections: close them
   };
-  // Takes the most recently used idle connection for key; else reserves a slot for a new one,
-  // evicting the oldest idle connection of another key if the pool is full; else neither
-  // (every connection is in use: wait).
-  Take take(const std::string& key, Clock::time_point now) {
+  // Takes the most recently used idle connection for key, one for which prefer(connection)
+  // holds if there is one; else reserves a slot for a new one, evicting the oldest idle
+  // connection of another key if the pool is full; else neither (every connection is in use:
+  // wait).
+  template <typename Prefer>
+  Take take(const std::string& key, Clock::time_point now, const Prefer& prefer) {
     Take out;
     out.to_close = expire(now);
+    auto chosen = idle_.rend();
     for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
       if (it->key != key) continue;
-      out.idle = std::move(it->connection);
-      idle_.erase(std::next(it).base());
+      if (chosen == idle_.rend()) chosen = it;
+      if (prefer(it->connection)) {
+        chosen = it;
+        break;
+      }
+    }
+    if (chosen != idle_.rend()) {
+      out.idle = std::move(chosen->connection);
+      idle_.erase(std::next(chosen).base());
       ++in_use_;
       return out;
     }
@@ -70,6 +80,9 @@ class PoolBook {
       out.may_open = true;
     }
     return out;
+  }
+  Take take(const std::string& key, Clock::time_point now) {
+    return take(key, now, [](T&) { return false; });
   }
   // An in-use connection comes back clean.
   void put(std::string key, T connection, Clock::time_point now) {

@@ -1,7 +1,7 @@
 // The client session: startup -> authenticate -> connect backend -> two pumps.
 // The client pump analyses every client message and writes to PostgreSQL; the backend pump
 // relays PostgreSQL's answers (scrubbed) to the client. Only the backend pump writes to the
-// client after start-up, so writes never interleave; both run on the session's strand.
+// client after start-up, so writes never interleave; both run on the session's I/O thread.
 #include "proxy/client_session.h"
 
 #include <algorithm>
@@ -582,17 +582,17 @@ awaitable<void> ClientSession::run() {
   // pool.mode transaction: the backend only served the start-up; the first message takes one.
   const bool detached = detach();
 
-  // The session's strand (the coroutine's executor, not the socket's, which is the io_context's):
-  // both pumps and drain requests run on it, so session state is never touched concurrently.
-  const auto strand = co_await asio::this_coro::executor;
-  state_->drain.add(id_, [weak = weak_from_this(), executor = strand] {
+  // The session's I/O thread (proxy/io_threads.h), which alone runs its io_context: both pumps
+  // and drain requests run on it, so session state is never touched concurrently.
+  const auto here = co_await asio::this_coro::executor;
+  state_->drain.add(id_, [weak = weak_from_this(), executor = here] {
     asio::post(executor, [weak] {
       if (auto self = weak.lock()) self->closeIfIdle();
     });
   });
   if (!detached) {
     asio::co_spawn(
-        strand, [self = shared_from_this()]() { return self->backendPump(); }, asio::detached);
+        here, [self = shared_from_this()]() { return self->backendPump(); }, asio::detached);
   }
   if (state_->drain.draining()) closeIfIdle();  // the drain began while we were starting
   co_await clientPump();
@@ -706,9 +706,9 @@ awaitable<bool> ClientSession::attach() {
   state_->cancel_keys.retarget(client_key_.pid, BackendKey{backend_->pid, backend_->key});
   // The executor first: GCC 12 mishandles a co_await among the arguments of a call that also
   // builds a lambda (the lambda's capture was released twice).
-  const auto strand = co_await asio::this_coro::executor;
+  const auto here = co_await asio::this_coro::executor;
   asio::co_spawn(
-      strand, [self = shared_from_this()]() { return self->backendPump(); }, asio::detached);
+      here, [self = shared_from_this()]() { return self->backendPump(); }, asio::detached);
   co_return true;
 }
 

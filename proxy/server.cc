@@ -7,7 +7,6 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,6 +17,7 @@
 #include "proxy/available_cpus.h"
 #include "proxy/client_session.h"
 #include "proxy/column_facts_reader.h"
+#include "proxy/io_threads.h"
 #include "proxy/log.h"
 #include "proxy/pii_scan.h"
 #include "proxy/policy_watcher.h"
@@ -34,23 +34,26 @@ awaitable<void> refuseConnection(tcp::socket socket) {
   co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
 }
 
-awaitable<void> acceptLoop(tcp::acceptor& acceptor, std::shared_ptr<ServerState> state) {
+awaitable<void> acceptLoop(tcp::acceptor& acceptor, IoThreads& threads,
+                           std::shared_ptr<ServerState> state) {
   for (;;) {
+    // The session lives on the thread whose context owns its socket; one thread runs that
+    // context, so the session's handlers never run concurrently.
+    asio::io_context& context = threads.next();
+    tcp::socket socket(context);
     boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    co_await acceptor.async_accept(socket, asio::redirect_error(use_awaitable, ec));
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
       logLine(LogLevel::kWarn, "accept failed: " + ec.message());
       continue;
     }
-    // Each session runs on its own strand, so its handlers never run concurrently.
-    auto strand = asio::make_strand(acceptor.get_executor());
     if (state->connections.fetch_add(1) >= state->config.max_connections) {
       state->connections.fetch_sub(1);
-      asio::co_spawn(strand, refuseConnection(std::move(socket)), asio::detached);
+      asio::co_spawn(context, refuseConnection(std::move(socket)), asio::detached);
       continue;
     }
-    asio::co_spawn(strand, runClientSession(std::move(socket), state), asio::detached);
+    asio::co_spawn(context, runClientSession(std::move(socket), state), asio::detached);
   }
 }
 
@@ -230,7 +233,8 @@ int runServer(const Config& config) {
   }
 
   const unsigned io_threads = config.io_threads != 0 ? config.io_threads : availableCpus();
-  asio::io_context io(static_cast<int>(io_threads));
+  IoThreads threads(io_threads);
+  asio::io_context& io = threads.main();
   tcp::acceptor acceptor(io);
   const tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
   acceptor.open(endpoint.protocol());
@@ -270,7 +274,7 @@ int runServer(const Config& config) {
       logLine(LogLevel::kInfo,
               "stopping: " + std::to_string(state->connections.load()) + " sessions still open");
       if (admin) admin->stop();
-      io.stop();
+      threads.stop();
       return;
     }
     drain_timer.expires_after(std::chrono::milliseconds(50));
@@ -293,7 +297,7 @@ int runServer(const Config& config) {
         if (state->drain.draining()) {  // a second signal: stop now
           logLine(LogLevel::kInfo, "stopping now on a second signal");
           if (admin) admin->stop();
-          io.stop();
+          threads.stop();
           return;
         }
         logLine(LogLevel::kInfo, "draining on signal " + std::to_string(signo) + ": " +
@@ -312,10 +316,10 @@ int runServer(const Config& config) {
   // a database that accepts but does not answer delays them by at most five seconds.
   asio::steady_timer accept_anyway(io, std::chrono::seconds(5));
   auto accepting = std::make_shared<std::once_flag>();
-  auto startAccepting = [&io, &acceptor, &accept_anyway, state, accepting] {
+  auto startAccepting = [&io, &acceptor, &threads, &accept_anyway, state, accepting] {
     std::call_once(*accepting, [&] {
       accept_anyway.cancel();  // so a drain right after start does not wait for it
-      asio::co_spawn(io, acceptLoop(acceptor, state), asio::detached);
+      asio::co_spawn(io, acceptLoop(acceptor, threads, state), asio::detached);
     });
   };
   accept_anyway.async_wait([startAccepting](const boost::system::error_code& ec) {
@@ -323,11 +327,8 @@ int runServer(const Config& config) {
   });
   asio::co_spawn(io, refreshColumnFacts(state, startAccepting), asio::detached);
   asio::co_spawn(io, state->pool.sweep(), asio::detached);
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < io_threads; ++i) threads.emplace_back([&io] { io.run(); });
-  io.run();
-  for (auto& t : threads) t.join();
-  state->pool.closeIdle();  // before io is destroyed: the sockets belong to it
+  threads.run();
+  state->pool.closeIdle();  // before the contexts are destroyed: the sockets belong to them
   if (state->audit) state->audit->flush();
   return 0;
 }

@@ -9,7 +9,7 @@ namespace {
 
 // Closes the stream's socket unless the awaiting code finishes within the timeout. The state is
 // shared with the timer's handler, which may run after the awaiting frame is gone; the timer
-// runs on the coroutine's executor (the session's strand), like every use of the stream.
+// runs on the coroutine's executor (the session's I/O thread), like every use of the stream.
 class Watchdog {
  public:
   Watchdog(const asio::any_io_executor& executor, Stream* stream, std::chrono::milliseconds timeout)
@@ -97,6 +97,17 @@ awaitable<void> Stream::closeGracefully() {
   }
   lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
   lowest_layer().close(ignored);
+}
+
+bool Stream::moveTo(const asio::any_io_executor& executor) {
+  if (tls_) return false;
+  boost::system::error_code ec;
+  const auto protocol = socket_.local_endpoint(ec).protocol();
+  if (ec) return false;
+  const auto handle = socket_.release(ec);
+  if (ec) return false;
+  socket_ = tcp::socket(executor, protocol, handle);
+  return true;
 }
 
 }  // namespace tenantwall::proxy

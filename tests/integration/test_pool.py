@@ -24,18 +24,19 @@ SERVICE_ROLE = harness.SERVICE_ROLE
 class PoolProxy(harness.Proxy):
     """harness.Proxy with a `pool` section appended to its configuration."""
     pool: str = "mode: session\n  size: 1"
+    extra: str = ""  # more top-level settings
     OWN_POOL = True
 
     def config_text(self) -> str:
-        return super().config_text() + f"pool:\n  {self.pool}\n"
+        return super().config_text() + f"pool:\n  {self.pool}\n" + self.extra
 
 
 @pytest.fixture
 def pool_proxy(pg):
     started = []
 
-    def start(pool: str = "mode: session\n  size: 1") -> PoolProxy:
-        px = PoolProxy(pg, pool=pool)
+    def start(pool: str = "mode: session\n  size: 1", extra: str = "") -> PoolProxy:
+        px = PoolProxy(pg, pool=pool, extra=extra)
         started.append(px)
         return px.start()
 

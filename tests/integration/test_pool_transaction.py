@@ -241,8 +241,12 @@ def test_cancel_follows_the_transaction(pg, pool_proxy):
     alice.close()
 
 
-def test_many_clients_share_two_backends(pg, pool_proxy):
-    px = pool_proxy(tx(2))
+# One I/O thread, and four: each client's session stays on one thread while the two backends
+# go from client to client, so they move between threads at almost every transaction.
+@pytest.mark.parametrize("io_threads", [1, 4])
+def test_many_clients_share_two_backends(pg, pool_proxy, io_threads):
+    px = pool_proxy(tx(2), extra=f"io_threads: {io_threads}\n")
+    wait_for(lambda: f"{io_threads} I/O thread" in px.output, f"the log line of {io_threads} threads")
     before = service_pids(pg)
     want = {"alice": ALICE, "bob": BOB}
     errors = []

@@ -940,6 +940,46 @@ def test_large_results_and_parallel_sessions(start_tls_proxy, pg_tls, pki):
         assert answers == [want[user]] * 5, f"session {i} as {user}: {answers}"
 
 
+def test_transaction_pool_of_tls_backends_across_io_threads(start_tls_proxy, pg_tls, pki):
+    # A TLS backend connection cannot move to another I/O thread as a plain one does
+    # (proxy/stream.h): on a transaction pool of two shared by clients on three threads, it
+    # serves each client from the thread it was opened on.
+    px = start_tls_proxy(pg_tls, tls=server_tls(pki),
+                         backend_tls={"mode": "verify-full", "ca_file": str(pki.ca[0])},
+                         extra="io_threads: 3\npool:\n  mode: transaction\n  size: 2\n")
+    wait_for(lambda: "3 I/O threads" in px.output, "the log line of three I/O threads")
+    results: dict[int, object] = {}
+
+    def session(i: int) -> None:
+        user = ("alice", "bob")[i % 2]
+        try:
+            c = libpq(px, user, harness.USERS[user][0], rootcert=pki.ca[0])
+            try:
+                results[i] = (user, [customers(c) for _ in range(10)])
+            finally:
+                c.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            results[i] = e
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    want = {u: pg_tls.truth(harness.USERS[u][1], CUSTOMERS_SQL)[1] for u in ("alice", "bob")}
+    assert len(results) == 9, results
+    for i, result in results.items():
+        assert not isinstance(result, Exception), f"session {i}: {result!r}"
+        user, answers = result
+        assert answers == [want[user]] * 10, f"session {i} as {user}: {answers}"
+    # The pool's connections (earlier tests' may take a moment to go): two at most, all TLS.
+    pooled = wait_for(lambda: (lambda rows: rows if 1 <= len(rows) <= 2 else None)(pg_tls.query(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+        f"WHERE a.usename = %s AND a.backend_type = 'client backend' AND {harness.NOT_PROXY_SERVICE}",
+        (harness.SERVICE_ROLE,))), "the pool's two backend connections")
+    assert all(r[0] for r in pooled), pooled
+
+
 # ---------------------------------------------------------------------------------------------
 # Start-up errors and the backend CA file replaced on disk
 

@@ -76,6 +76,26 @@ TEST(PoolBookTest, IdleTimeoutClosesOldConnections) {
   EXPECT_TRUE(take.may_open);
 }
 
+TEST(PoolBookTest, PrefersAnIdleConnectionTheCallerPrefersThenTheNewestOfTheKey) {
+  Book book(4, 60s);
+  const auto now = Clock::now();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(book.take("a", now).may_open);
+  book.put("a", 10, now);  // oldest; say, the caller's I/O thread
+  book.put("a", 20, now);
+  book.put("a", 30, now);  // newest
+  auto on_this_thread = [](int c) { return c == 10; };
+  auto take = book.take("a", now, on_this_thread);
+  ASSERT_TRUE(take.idle);
+  EXPECT_EQ(*take.idle, 10);
+  take = book.take("b", now, on_this_thread);  // the preference never crosses keys
+  EXPECT_FALSE(take.idle);
+  EXPECT_TRUE(take.may_open);
+  take = book.take("a", now, on_this_thread);  // none preferred left: the newest of the key
+  ASSERT_TRUE(take.idle);
+  EXPECT_EQ(*take.idle, 30);
+  EXPECT_EQ(book.idle(), 1u);
+}
+
 TEST(PoolKeyTest, OrderDoesNotMatterValuesDo) {
   EXPECT_EQ(poolKey({{"application_name", "x"}, {"TimeZone", "UTC"}}),
             poolKey({{"TimeZone", "UTC"}, {"application_name", "x"}}));
