@@ -914,6 +914,12 @@ def test_large_results_and_parallel_sessions(start_tls_proxy, pg_tls, pki):
         conn.close()
 
     # Sessions of both tenants at once, each with its own TLS connections on both sides.
+    assert_parallel_sessions(px, pg_tls, pki, sessions=16, queries=5)
+
+
+def assert_parallel_sessions(px, pg_tls, pki, sessions: int, queries: int) -> None:
+    """Sessions of alice and bob in turn, all at once over TLS, each reading its customers
+    `queries` times; each must see exactly its own tenant's rows every time."""
     results: dict[int, object] = {}
 
     def session(i: int) -> None:
@@ -921,23 +927,23 @@ def test_large_results_and_parallel_sessions(start_tls_proxy, pg_tls, pki):
         try:
             c = libpq(px, user, harness.USERS[user][0], rootcert=pki.ca[0])
             try:
-                results[i] = (user, [customers(c) for _ in range(5)])
+                results[i] = (user, [customers(c) for _ in range(queries)])
             finally:
                 c.close()
         except Exception as e:  # noqa: BLE001 - reported below
             results[i] = e
 
-    threads = [threading.Thread(target=session, args=(i,)) for i in range(16)]
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(sessions)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     want = {u: pg_tls.truth(harness.USERS[u][1], CUSTOMERS_SQL)[1] for u in ("alice", "bob")}
-    assert len(results) == 16, results
+    assert len(results) == sessions, results
     for i, result in results.items():
         assert not isinstance(result, Exception), f"session {i}: {result!r}"
         user, answers = result
-        assert answers == [want[user]] * 5, f"session {i} as {user}: {answers}"
+        assert answers == [want[user]] * queries, f"session {i} as {user}: {answers}"
 
 
 def test_transaction_pool_of_tls_backends_across_io_threads(start_tls_proxy, pg_tls, pki):
@@ -948,30 +954,7 @@ def test_transaction_pool_of_tls_backends_across_io_threads(start_tls_proxy, pg_
                          backend_tls={"mode": "verify-full", "ca_file": str(pki.ca[0])},
                          extra="io_threads: 3\npool:\n  mode: transaction\n  size: 2\n")
     wait_for(lambda: "3 I/O threads" in px.output, "the log line of three I/O threads")
-    results: dict[int, object] = {}
-
-    def session(i: int) -> None:
-        user = ("alice", "bob")[i % 2]
-        try:
-            c = libpq(px, user, harness.USERS[user][0], rootcert=pki.ca[0])
-            try:
-                results[i] = (user, [customers(c) for _ in range(10)])
-            finally:
-                c.close()
-        except Exception as e:  # noqa: BLE001 - reported below
-            results[i] = e
-
-    threads = [threading.Thread(target=session, args=(i,)) for i in range(9)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    want = {u: pg_tls.truth(harness.USERS[u][1], CUSTOMERS_SQL)[1] for u in ("alice", "bob")}
-    assert len(results) == 9, results
-    for i, result in results.items():
-        assert not isinstance(result, Exception), f"session {i}: {result!r}"
-        user, answers = result
-        assert answers == [want[user]] * 10, f"session {i} as {user}: {answers}"
+    assert_parallel_sessions(px, pg_tls, pki, sessions=9, queries=10)
     # The pool's connections (earlier tests' may take a moment to go): two at most, all TLS.
     pooled = wait_for(lambda: (lambda rows: rows if 1 <= len(rows) <= 2 else None)(pg_tls.query(
         "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
