@@ -128,7 +128,7 @@ awaitable<std::expected<BackendConnection, std::string>> BackendPool::acquire(
     closeAll(std::move(take.to_close));
     if (take.idle) {
       if (idleConnectionHealthy(*take.idle)) {
-        if (!sameContext(take.idle->socket.get_executor(), here)) take.idle->socket.moveTo(here);
+        take.idle->socket.moveTo(here);
         co_return std::move(*take.idle);
       }
       boost::system::error_code ignored;

@@ -4,6 +4,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "proxy/io_threads.h"
+
 namespace tenantwall::proxy {
 namespace {
 
@@ -100,6 +102,7 @@ awaitable<void> Stream::closeGracefully() {
 }
 
 bool Stream::moveTo(const asio::any_io_executor& executor) {
+  if (sameContext(get_executor(), executor)) return true;
   if (tls_) return false;
   boost::system::error_code ec;
   const auto protocol = socket_.local_endpoint(ec).protocol();

@@ -57,8 +57,9 @@ class Stream {
     return socket_.async_write_some(buffers, std::forward<Token>(token));
   }
 
-  // Moves a plain, idle stream (no operation pending) to another executor's io_context, so its
-  // I/O completes on that thread. False for TLS, whose state cannot move: it stays where it is.
+  // Moves a plain, idle stream (no operation pending) to the executor's io_context, so its I/O
+  // completes on that thread; true if it is there now. False for TLS, whose state cannot move:
+  // it stays where it is.
   bool moveTo(const asio::any_io_executor& executor);
 
   // Abrupt: the TCP socket is shut down or closed, pending operations end.

@@ -89,6 +89,8 @@ TEST(StreamMoveTest, APlainStreamMovedToAnotherContextCompletesThere) {
   Stream stream(acceptor.accept());
   ASSERT_TRUE(sameContext(stream.get_executor(), from.get_executor()));
 
+  ASSERT_TRUE(stream.moveTo(from.get_executor()));  // already there: nothing to do
+  EXPECT_TRUE(sameContext(stream.get_executor(), from.get_executor()));
   ASSERT_TRUE(stream.moveTo(to.get_executor()));
   EXPECT_TRUE(sameContext(stream.get_executor(), to.get_executor()));
   EXPECT_TRUE(stream.lowest_layer().is_open());
