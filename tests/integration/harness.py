@@ -368,6 +368,7 @@ class Proxy:
     limits: dict = field(default_factory=dict)
     password_via_env: bool = False
     echo: bool = False  # copy the proxy's log lines to our stderr as they come
+    extra: str = ""  # more top-level settings, appended to the configuration as they are
 
     process: subprocess.Popen | None = None
     host: str = "127.0.0.1"
@@ -407,7 +408,7 @@ class Proxy:
         # mapping body); proxies configuring their own pool set OWN_POOL.
         if os.environ.get("TENANTWALL_TEST_POOL") and not self.OWN_POOL:
             text += "pool: {" + os.environ["TENANTWALL_TEST_POOL"] + "}\n"
-        return text
+        return text + self.extra
 
     def start(self) -> "Proxy":
         binary = proxy_binary()

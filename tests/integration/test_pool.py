@@ -24,11 +24,10 @@ SERVICE_ROLE = harness.SERVICE_ROLE
 class PoolProxy(harness.Proxy):
     """harness.Proxy with a `pool` section appended to its configuration."""
     pool: str = "mode: session\n  size: 1"
-    extra: str = ""  # more top-level settings
     OWN_POOL = True
 
     def config_text(self) -> str:
-        return super().config_text() + f"pool:\n  {self.pool}\n" + self.extra
+        return super().config_text() + f"pool:\n  {self.pool}\n"
 
 
 @pytest.fixture

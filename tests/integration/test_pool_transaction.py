@@ -242,7 +242,7 @@ def test_cancel_follows_the_transaction(pg, pool_proxy):
 
 
 # One I/O thread, and four: each client's session stays on one thread while the two backends
-# go from client to client, so they move between threads at almost every transaction.
+# go from client to client, so they move between threads whenever none is idle on the taker's.
 @pytest.mark.parametrize("io_threads", [1, 4])
 def test_many_clients_share_two_backends(pg, pool_proxy, io_threads):
     px = pool_proxy(tx(2), extra=f"io_threads: {io_threads}\n")

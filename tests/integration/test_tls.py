@@ -157,7 +157,6 @@ class TlsProxy(harness.Proxy):
     tls: dict | None = None
     backend_tls: dict | None = None
     expect_exit = False  # the test stops it (SIGTERM): not dying is then not checked
-    extra = ""  # more top-level settings
 
     def config_text(self) -> str:
         text = super().config_text()
@@ -168,7 +167,7 @@ class TlsProxy(harness.Proxy):
                 f"    {k}: {json.dumps(v)}\n" for k, v in self.backend_tls.items()), 1)
         if self.tls:
             text += "tls:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in self.tls.items())
-        text += "audit:\n  path: audit.jsonl\n" + self.extra
+        text += "audit:\n  path: audit.jsonl\n"
         return text
 
     def audit_events(self) -> list[dict]:
