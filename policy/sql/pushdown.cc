@@ -80,9 +80,10 @@ std::optional<Target> targetOf(const pg_query::Node& node, const std::vector<Fen
   }
   if (fence == nullptr) return std::nullopt;
   const ColumnRule* column = fence->table->findColumn(names->back());
-  if (column == nullptr || column->mask || !column->leakproof_equality ||
-      column->name == fence->table->tenant_column)
-    return std::nullopt;
+  // The tenant column too: the fence already implies `tenant_id = <own tenant>` (another
+  // tenant's id was refused before the rewrite), but left outside it costs every row a second
+  // test and keeps a Subquery Scan; inside, PostgreSQL merges the duplicate.
+  if (column == nullptr || column->mask || !column->leakproof_equality) return std::nullopt;
   return Target{fence, column};
 }
 

@@ -82,3 +82,20 @@ def test_results_equal_with_and_without_pushdown(facts_read, connect, world):
         want = sorted(o["id"] for o in world.orders_of("acme") if o["status"] == status)
         got = sorted(r[0] for r in rows(alice, "SELECT id FROM orders WHERE status = %s", (status,)))
         assert got == want, status
+
+
+def test_an_application_s_own_tenant_filter_costs_nothing(facts_read, connect, world):
+    """Tenant-aware applications filter by tenant themselves. The proxy moves that conjunct into
+    the fence, where PostgreSQL merges it with the tenant filter: one scan, one test per row, no
+    Subquery Scan (outside the fence PostgreSQL tested every row twice)."""
+    alice = connect("alice")
+    text = plan(alice, "SELECT id, status FROM orders WHERE tenant_id = 'acme'")
+    assert "Subquery Scan" not in text, text
+    assert text.count("tenant_id = 'acme'") == 1, text
+    want = sorted((o["id"], o["status"]) for o in world.orders_of("acme"))
+    assert sorted(rows(alice, "SELECT id, status FROM orders WHERE tenant_id = 'acme'")) == want
+    # Beside another condition, and joined: the same rows as the tenant's own.
+    want_open = sorted(o["id"] for o in world.orders_of("acme") if o["status"] == "open")
+    got = rows(alice, "SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id "
+                      "WHERE o.tenant_id = 'acme' AND c.tenant_id = 'acme' AND o.status = 'open'")
+    assert sorted(r[0] for r in got) == want_open
