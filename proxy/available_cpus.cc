@@ -94,8 +94,10 @@ std::optional<unsigned> cgroupCpuQuota(std::string_view self_cgroup, const ReadT
   return lowest;
 }
 
+unsigned autoIoThreads(unsigned cpus) { return std::clamp(cpus / 2, 1u, kMaxAutoIoThreads); }
+
 unsigned availableCpus() {
-  unsigned cpus = kMaxAutoIoThreads;
+  unsigned cpus = CPU_SETSIZE;
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof(set), &set) == 0)

@@ -10,10 +10,16 @@
 namespace tenantwall::proxy {
 
 // The CPUs of the affinity mask, lowered to the CPU quota of the process's cgroup and its
-// ancestors (cgroupCpuQuota) rounded up; at least 1, at most kMaxAutoIoThreads.
+// ancestors (cgroupCpuQuota) rounded up; at least 1.
 unsigned availableCpus();
 
 inline constexpr unsigned kMaxAutoIoThreads = 16;
+
+// io_threads: auto for that many CPUs: half of them, at least 1, at most kMaxAutoIoThreads. The
+// proxy usually shares its CPUs with its clients or the database; measured on two CPUs shared
+// with PostgreSQL and pgbench, a second event loop raised p99 latency by half to double and
+// served clients unevenly (one thread's sessions waited for it to be woken).
+unsigned autoIoThreads(unsigned cpus);
 
 // The quota of a cgroup v2 cpu.max file ("150000 100000" is 2 CPUs, rounded up); nullopt for
 // "max" (no quota) or text that is not a quota. A cgroup v1 quota reads the same once its

@@ -109,7 +109,7 @@ struct Config {
   bool policy_schema_check = true;
   std::size_t max_message_bytes = 16 * 1024 * 1024;
   std::size_t max_connections = 1000;
-  unsigned io_threads = 0;  // 0 ("auto"): one per CPU the process may use (availableCpus)
+  unsigned io_threads = 0;  // 0 ("auto"): half the CPUs the process may use (autoIoThreads)
   std::uint32_t drain_timeout_ms = 30000;  // SIGTERM: how long transactions may finish
   AuditConfig audit;
   AdminConfig admin;

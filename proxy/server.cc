@@ -232,7 +232,8 @@ int runServer(const Config& config) {
     logLine(LogLevel::kInfo, "audit log " + config.audit.path);
   }
 
-  const unsigned io_threads = config.io_threads != 0 ? config.io_threads : availableCpus();
+  const unsigned io_threads =
+      config.io_threads != 0 ? config.io_threads : autoIoThreads(availableCpus());
   IoThreads threads(io_threads);
   asio::io_context& io = threads.main();
   tcp::acceptor acceptor(io);

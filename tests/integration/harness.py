@@ -408,6 +408,10 @@ class Proxy:
         # mapping body); proxies configuring their own pool set OWN_POOL.
         if os.environ.get("TENANTWALL_TEST_POOL") and not self.OWN_POOL:
             text += "pool: {" + os.environ["TENANTWALL_TEST_POOL"] + "}\n"
+        # Two event loops whatever the machine (auto gives one on CI's two CPUs), so every suite
+        # has sessions dealt to both and pooled backends moving between them.
+        if not re.search(r"^io_threads:", self.extra, re.M):
+            text += "io_threads: 2\n"
         return text + self.extra
 
     def start(self) -> "Proxy":

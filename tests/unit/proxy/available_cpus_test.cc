@@ -91,14 +91,23 @@ TEST(AvailableCpusTest, MalformedSelfCgroupIsNoQuota) {
   EXPECT_EQ(cgroupCpuQuota("garbage\n::\n", all), std::nullopt);
 }
 
-TEST(AvailableCpusTest, NeverMoreThanTheAffinityMaskOrTheCap) {
+TEST(AvailableCpusTest, NeverMoreThanTheAffinityMask) {
   cpu_set_t set;
   CPU_ZERO(&set);
   ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
   const unsigned cpus = availableCpus();
   EXPECT_GE(cpus, 1u);
   EXPECT_LE(cpus, static_cast<unsigned>(CPU_COUNT(&set)));
-  EXPECT_LE(cpus, kMaxAutoIoThreads);
+}
+
+TEST(AvailableCpusTest, AutoIoThreadsTakeHalfTheCpusWithinBounds) {
+  EXPECT_EQ(autoIoThreads(1), 1u);
+  EXPECT_EQ(autoIoThreads(2), 1u);
+  EXPECT_EQ(autoIoThreads(3), 1u);
+  EXPECT_EQ(autoIoThreads(4), 2u);
+  EXPECT_EQ(autoIoThreads(9), 4u);
+  EXPECT_EQ(autoIoThreads(32), kMaxAutoIoThreads);
+  EXPECT_EQ(autoIoThreads(1024), kMaxAutoIoThreads);
 }
 
 }  // namespace
