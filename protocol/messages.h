@@ -30,7 +30,7 @@ inline constexpr char kAuthentication = 'R', kParameterStatus = 'S', kBackendKey
                       kCopyOutResponse = 'H', kCopyBothResponse = 'W', kParseComplete = '1',
                       kBindComplete = '2', kCloseComplete = '3', kNoData = 'n',
                       kParameterDescription = 't', kPortalSuspended = 's',
-                      kNegotiateProtocolVersion = 'v';
+                      kNegotiateProtocolVersion = 'v', kCopyData = 'd', kCopyDone = 'c';
 }
 
 // Authentication request codes in an 'R' message.

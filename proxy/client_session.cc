@@ -156,6 +156,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   policy::AuditEvent auditEvent(std::string kind, std::string decision) const;
   void audit(policy::AuditEvent event);
   bool relayFrame(const protocol::Frame& frame, std::string_view raw, std::string& out);
+  bool relaysUnchanged(const protocol::Frame& frame) const;
 
   Handled onQuery(std::string_view body);
   Handled onParse(std::string_view body);
@@ -1162,6 +1163,13 @@ Handled ClientSession::onFunctionCall(std::string_view) {
   return {};
 }
 
+// A row of a result or of COPY TO that relayFrame would append as it is (no EXPLAIN answer of
+// the proxy's own is being rendered).
+bool ClientSession::relaysUnchanged(const protocol::Frame& frame) const {
+  return (frame.tag == protocol::btag::kDataRow || frame.tag == protocol::btag::kCopyData) &&
+         (answers_.empty() || !answers_.front().plan);
+}
+
 // Appends what the client may see of one backend message; false ends the session.
 bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view raw,
                                std::string& out) {
@@ -1239,11 +1247,23 @@ awaitable<void> ClientSession::backendPump() {
     const std::string_view pending = backend.pending();
     std::size_t pos = 0;
     out.clear();
+    // Rows leave straight from the read buffer while every message so far is a row the client
+    // gets as it is ([0, pos) of pending); out takes over at the first message that is not.
+    bool rows_only = true;
     bool broken = false;
     auto verdict = ResetCheck::Verdict::kMore;
     for (;;) {
       auto decoded = protocol::decodeFrame(pending.substr(pos));
       if (decoded.status == protocol::DecodeStatus::kNeedMore) break;
+      if (rows_only && decoded.status == protocol::DecodeStatus::kReady && !reset_ &&
+          relaysUnchanged(decoded.frame)) {
+        pos += decoded.frame.size;
+        continue;
+      }
+      if (rows_only) {
+        out.append(pending.substr(0, pos));
+        rows_only = false;
+      }
       if (reset_) {
         // The client has left: PostgreSQL's answers to the reset are checked, never relayed.
         verdict = decoded.status == protocol::DecodeStatus::kInvalid ? ResetCheck::Verdict::kDirty
@@ -1274,7 +1294,9 @@ awaitable<void> ClientSession::backendPump() {
       if (!co_await backend.fill()) break;
       continue;
     }
-    if (!out.empty() && !co_await writeAll(socket_, out)) break;
+    // consume() keeps the bytes where they are until the next fill().
+    const std::string_view relayed = rows_only ? pending.substr(0, pos) : std::string_view(out);
+    if (!relayed.empty() && !co_await writeAll(socket_, relayed)) break;
     if (state_->drain.draining() && idle() && !fatal_) {
       co_await sendFatal(protocol::makeFatal(sqlstate::kAdminShutdown,
                                              "terminating connection due to administrator command",

@@ -326,6 +326,19 @@ def test_error_mid_pipeline_from_postgres_itself(alice):
     alice.assert_alive("a division by zero mid-pipeline")
 
 
+def test_rows_then_an_error_in_one_answer(alice):
+    """PostgreSQL sends the rows it made before the error: the rows the proxy relays straight
+    from its read buffer, then the error it passes through its scrubber, in that order."""
+    sql = "SELECT 12 / (3 - n) FROM (VALUES (1), (2), (3), (4)) v(n)"
+    r = alice.run(parse("", sql), bind(), execute(), SYNC)
+    expect(r, "12DDEZ", "alice", sql)
+    assert [row[0] for row in r.raw_rows()] == [b"6", b"12"], str(r)
+    assert r.codes == ["22012"], str(r)
+    r = alice.query(sql)
+    expect(r, "TDDEZ", "alice", sql)
+    alice.assert_alive("rows, then a division by zero")
+
+
 def test_flush_delivers_before_sync(alice):
     alice.send(parse("", "SELECT name FROM customers WHERE id = 1"), bind(), execute(), FLUSH)
     got = Reply(alice.conn.read_until(b"C"))
