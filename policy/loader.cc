@@ -505,10 +505,9 @@ std::shared_ptr<const Policy> loadPolicyText(std::string_view yaml_text, const s
   }
   const Reader r(source);
   if (!root.IsMap()) r.fail(root, "a policy must be a mapping with tenants, users and tables");
-  if (const auto duplicate = findDuplicateKey(root)) {
-    throw PolicyLoadError(source + ":" + std::to_string(duplicate->mark.line + 1) + ":" +
-                          std::to_string(duplicate->mark.column + 1) + ": key '" + duplicate->key +
-                          "' appears twice in the same mapping");
+  if (const auto problem = findYamlProblem(root)) {
+    throw PolicyLoadError(source + ":" + std::to_string(problem->mark.line + 1) + ":" +
+                          std::to_string(problem->mark.column + 1) + ": " + problem->message);
   }
 
   auto policy = std::make_shared<Policy>();

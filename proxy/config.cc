@@ -222,8 +222,8 @@ Config loadConfigFile(const std::string& path) {
   }
   Config config;
   config.source = path;
-  if (const auto duplicate = policy::findDuplicateKey(root))
-    fail(path, duplicate->mark, "key '" + duplicate->key + "' appears twice in the same mapping");
+  if (const auto problem = policy::findYamlProblem(root))
+    fail(path, problem->mark, problem->message);
   try {
     checkKeys(path, root, "");
     for (const auto& s : kSettings) {

@@ -67,6 +67,40 @@ TEST(LoaderTest, SequenceAsTopLevelKeyIsALoadError) {
   EXPECT_EQ(e.rfind("p.yaml:1:", 0), 0u) << e;
 }
 
+// Found by fuzz_policy_loader: an alias inside the sequence it names is an endless graph, and
+// the walk looking for duplicate keys followed it until the stack overflowed.
+TEST(LoaderTest, AliasInsideItsOwnNodeIsALoadError) {
+  const std::string e = loadError("tenants:\n  - &t\n    - *t\n");
+  EXPECT_EQ(e.rfind("p.yaml:", 0), 0u) << e;
+  EXPECT_NE(e.find("nested deeper than 64 levels (or an alias inside the node it names)"),
+            std::string::npos)
+      << e;
+  const std::string in_key = loadError("? &k [*k]\n: 1\n");
+  EXPECT_NE(in_key.find("nested deeper than 64 levels"), std::string::npos) << in_key;
+}
+
+TEST(LoaderTest, DeepNestingIsALoadError) {
+  const std::string deep = "tenants: " + std::string(80, '[') + std::string(80, ']') + "\n";
+  EXPECT_NE(loadError(deep).find("nested deeper than 64 levels"), std::string::npos);
+  // 60 levels is within bounds: whatever the loader says then is not about nesting.
+  const std::string fine = "tenants: " + std::string(60, '[') + std::string(60, ']') + "\n";
+  EXPECT_EQ(loadError(fine).find("nested deeper"), std::string::npos) << loadError(fine);
+}
+
+// Ten levels of ten aliases stand for 10^10 nodes: refused after a million, not walked.
+TEST(LoaderTest, AliasesExpandingPastAMillionNodesAreALoadError) {
+  std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 10; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) yaml += (j ? ", " : "") + prev;
+    yaml += "]\n";
+  }
+  const std::string e = loadError(yaml);
+  EXPECT_NE(e.find("more than 1000000 nodes once its aliases are expanded"), std::string::npos)
+      << e;
+}
+
 TEST(LoaderTest, DuplicateKeyIsAnError) {
   const std::string e = loadError(
       "tenants: [{id: a}]\nprotected_tables:\n  - table: public.t\n    tenant_column: tenant_id\n"

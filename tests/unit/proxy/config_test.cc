@@ -58,6 +58,13 @@ TEST(ConfigTest, UnknownSettingNamesItsPlace) {
 }
 
 // yaml-cpp keeps the first of two equal keys silently; the second one is what its author meant.
+TEST(ConfigTest, AliasInsideItsOwnNodeIsAnError) {
+  const std::string e = loadError(kMinimal + "listen: &l {host: *l}\n");
+  EXPECT_NE(e.find("nested deeper than 64 levels (or an alias inside the node it names)"),
+            std::string::npos)
+      << e;
+}
+
 TEST(ConfigTest, DuplicateKeyIsAnError) {
   const std::string e = loadError(kMinimal + "pool: {mode: none}\npool: {mode: session}\n");
   EXPECT_NE(e.find(":4:1: key 'pool' appears twice in the same mapping"), std::string::npos) << e;
