@@ -19,7 +19,10 @@ def test_bench_smoke_produces_table_and_json(tmp_path):
     assert "select-only simple c=8" in scenarios and "select-only prepared c=8" in scenarios
     for scenario in ("select-only simple c=8", "select-only prepared c=8", "BI 4-table join c=8"):
         for target in ("direct", "pgbouncer", "tenantwall"):
-            assert scenarios[scenario][target].get("tps", 0) > 0, (scenario, target, scenarios[scenario])
+            got = scenarios[scenario][target]
+            assert got.get("tps", 0) > 0, (scenario, target, scenarios[scenario])
+            # Every turn counted, not only the first.
+            assert got.get("turns") == 2 and got["transactions"] > 0, (scenario, target, got)
     # The ratios are computed from the same run's figures.
     row = next(r for r in data["table"]
                if r["scenario"] == "select-only prepared c=8" and r["metric"] == "tps")
