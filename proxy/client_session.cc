@@ -40,11 +40,18 @@ using protocol::PgError;
 // A handler's verdict on one client message: carry on, or end the session with this error.
 using Handled = std::expected<void, PgError>;
 
-awaitable<bool> writeAll(Stream& socket, std::string_view bytes) {
+// What sendNow could not take: waits until the socket takes it all.
+awaitable<bool> writeRest(Stream& socket, std::string_view bytes) {
   boost::system::error_code ec;
   co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
                              asio::redirect_error(use_awaitable, ec));
   co_return !ec;
+}
+
+awaitable<bool> writeAll(Stream& socket, std::string_view bytes) {
+  bytes.remove_prefix(socket.sendNow(bytes));
+  if (bytes.empty()) co_return true;
+  co_return co_await writeRest(socket, bytes);
 }
 
 // Forwards a cancel to the backend that owns the key; unknown keys are ignored silently, as
@@ -602,16 +609,24 @@ awaitable<void> ClientSession::run() {
 awaitable<void> ClientSession::clientPump() {
   for (;;) {
     // Batch: write what was analysed once no further whole message is already buffered.
-    if (!to_backend_.empty() && !client_.hasFrame()) {
+    auto polled = client_.poll();
+    if (!polled && !to_backend_.empty()) {
       if (!backend_ && !co_await attach()) break;
-      writing_ = true;
-      const bool written = co_await writeAll(backend_->socket, to_backend_);
-      writing_ = false;
-      if (!written) co_return;
+      const std::size_t sent = backend_->socket.sendNow(to_backend_);
+      if (sent < to_backend_.size()) {
+        writing_ = true;
+        const bool written =
+            co_await writeRest(backend_->socket, std::string_view(to_backend_).substr(sent));
+        writing_ = false;
+        if (!written) co_return;
+      }
       to_backend_.clear();
     }
-    auto read = co_await client_.next();
-    if (read.status == ReadStatus::kClosed) break;
+    if (!polled) {
+      if (!co_await client_.fill()) break;
+      continue;
+    }
+    auto& read = *polled;
     if (read.status == ReadStatus::kInvalid) {
       fatal_ = read.error;
       break;
@@ -1002,7 +1017,8 @@ Handled ClientSession::onBind(std::string_view body) {
       return {};
     }
   }
-  portals_.emplace(bind->portal);
+  // emplace alone would build a node for every Bind of the same portal, then drop it.
+  if (!portals_.contains(bind->portal)) portals_.emplace(bind->portal);
   if (bind->statement.empty()) unnamed_unbound_ = false;
   if (renaming() && !bind->statement.empty()) {
     pooled_.ensure(statement->second, backend_->prepared, to_backend_, batches_sent_);
@@ -1296,7 +1312,8 @@ awaitable<void> ClientSession::backendPump() {
     }
     // consume() keeps the bytes where they are until the next fill().
     const std::string_view relayed = rows_only ? pending.substr(0, pos) : std::string_view(out);
-    if (!relayed.empty() && !co_await writeAll(socket_, relayed)) break;
+    const std::size_t sent = socket_.sendNow(relayed);
+    if (sent < relayed.size() && !co_await writeRest(socket_, relayed.substr(sent))) break;
     if (state_->drain.draining() && idle() && !fatal_) {
       co_await sendFatal(protocol::makeFatal(sqlstate::kAdminShutdown,
                                              "terminating connection due to administrator command",

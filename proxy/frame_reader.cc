@@ -33,15 +33,20 @@ awaitable<bool> FrameReader::fill() {
   co_return true;
 }
 
+std::optional<FrameRead> FrameReader::poll() {
+  auto result = protocol::decodeFrame(pending(), max_body_);
+  if (result.status == protocol::DecodeStatus::kReady) {
+    start_ += result.frame.size;
+    return FrameRead{ReadStatus::kOk, result.frame, {}};
+  }
+  if (result.status == protocol::DecodeStatus::kInvalid)
+    return FrameRead{ReadStatus::kInvalid, {}, std::move(result.error)};
+  return std::nullopt;
+}
+
 awaitable<FrameRead> FrameReader::next() {
   for (;;) {
-    auto result = protocol::decodeFrame(pending(), max_body_);
-    if (result.status == protocol::DecodeStatus::kReady) {
-      start_ += result.frame.size;
-      co_return FrameRead{ReadStatus::kOk, result.frame, {}};
-    }
-    if (result.status == protocol::DecodeStatus::kInvalid)
-      co_return FrameRead{ReadStatus::kInvalid, {}, result.error};
+    if (auto read = poll()) co_return std::move(*read);
     // A frame's body view must survive compaction, so only compact when nothing is returned.
     if (!co_await fill()) co_return FrameRead{ReadStatus::kClosed, {}, {}};
   }

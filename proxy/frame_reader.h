@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -31,14 +32,13 @@ class FrameReader {
   FrameReader(Stream& stream, std::size_t max_body) : stream_(stream), max_body_(max_body) {}
 
   awaitable<FrameRead> next();
+  // The next frame if the buffer already holds it (or holds invalid bytes); nothing when more
+  // bytes are needed. Not a coroutine: a batch of buffered messages costs no suspension.
+  std::optional<FrameRead> poll();
   awaitable<StartupRead> nextStartup();
 
   // Bytes already received but not yet returned as frames (for pipelined input).
   std::size_t buffered() const { return end_ - start_; }
-  // Whether next() can answer without waiting for the stream (a whole or invalid frame).
-  bool hasFrame() const {
-    return protocol::decodeFrame(pending(), max_body_).status != protocol::DecodeStatus::kNeedMore;
-  }
   // The raw bytes of complete frames currently buffered, consumed by the caller; used to relay
   // server output in large batches instead of frame by frame.
   std::string_view pending() const {

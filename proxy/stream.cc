@@ -3,6 +3,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include "proxy/io_threads.h"
 
@@ -99,6 +100,14 @@ awaitable<void> Stream::closeGracefully() {
   }
   lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
   lowest_layer().close(ignored);
+}
+
+std::size_t Stream::sendNow(std::string_view bytes) {
+  if (tls_ || bytes.empty() || !socket_.is_open()) return 0;
+  // MSG_DONTWAIT: non-blocking for this call alone, whatever the socket's own mode.
+  const ssize_t sent =
+      ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  return sent > 0 ? static_cast<std::size_t>(sent) : 0;
 }
 
 bool Stream::moveTo(const asio::any_io_executor& executor) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "proxy/asio.h"  // first: Boost 1.74 needs its include order
@@ -56,6 +57,12 @@ class Stream {
     if (tls_) return tls_->stream.async_write_some(buffers, std::forward<Token>(token));
     return socket_.async_write_some(buffers, std::forward<Token>(token));
   }
+
+  // Sends what the socket takes at once without waiting; returns the bytes sent (0 over TLS, when
+  // the socket buffer is full, or on an error, which the asynchronous write that follows reports).
+  // A reply usually fits the socket buffer whole, and then the writer never passes through the
+  // scheduler.
+  std::size_t sendNow(std::string_view bytes);
 
   // Moves a plain, idle stream (no operation pending) to the executor's io_context, so its I/O
   // completes on that thread; true if it is there now. False for TLS, whose state cannot move:
