@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
+#include "protocol/encoder.h"
 #include "proxy/stream.h"
 
 namespace tenantwall::proxy {
@@ -28,11 +30,10 @@ struct Pair {
   }
 };
 
-std::string message(char tag, const std::string& body) {
-  std::string out(1, tag);
-  const auto length = static_cast<std::uint32_t>(body.size() + 4);
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(length >> shift));
-  return out + body;
+std::string message(char tag, std::string_view body) {
+  std::string out;
+  protocol::appendMessage(out, tag, body);
+  return out;
 }
 
 // Runs one fill() to completion on the pair's context.
