@@ -1,18 +1,21 @@
 // A connection that is plain TCP or TLS over TCP. PostgreSQL starts every connection in plain
 // text and switches to TLS after SSLRequest, so a Stream starts plain and may start TLS once.
 // It is an Asio AsyncReadStream/AsyncWriteStream, so asio::async_write and FrameReader use it
-// whichever it is.
+// whichever it is. Plain reads into one buffer go through asyncReadDrained (proxy/drained_read.h).
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "proxy/asio.h"  // first: Boost 1.74 needs its include order
 
 #include <boost/asio/ssl.hpp>
+
+#include "proxy/drained_read.h"
 
 namespace tenantwall::proxy {
 
@@ -49,7 +52,10 @@ class Stream {
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     if (tls_) return tls_->stream.async_read_some(buffers, std::forward<Token>(token));
-    return socket_.async_read_some(buffers, std::forward<Token>(token));
+    if constexpr (std::is_convertible_v<const MutableBuffers&, asio::mutable_buffer>)
+      return asyncReadDrained(socket_, buffers, std::forward<Token>(token));
+    else
+      return socket_.async_read_some(buffers, std::forward<Token>(token));
   }
 
   template <typename ConstBuffers, typename Token>
