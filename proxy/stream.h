@@ -1,7 +1,7 @@
 // A connection that is plain TCP or TLS over TCP. PostgreSQL starts every connection in plain
 // text and switches to TLS after SSLRequest, so a Stream starts plain and may start TLS once.
 // It is an Asio AsyncReadStream/AsyncWriteStream, so asio::async_write and FrameReader use it
-// whichever it is. Plain reads into one buffer go through asyncReadDrained (proxy/drained_read.h).
+// whichever it is. Plain reads into one buffer go through asyncReadInline (proxy/inline_read.h).
 #pragma once
 
 #include <chrono>
@@ -15,7 +15,7 @@
 
 #include <boost/asio/ssl.hpp>
 
-#include "proxy/drained_read.h"
+#include "proxy/inline_read.h"
 
 namespace tenantwall::proxy {
 
@@ -53,7 +53,7 @@ class Stream {
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     if (tls_) return tls_->stream.async_read_some(buffers, std::forward<Token>(token));
     if constexpr (std::is_convertible_v<const MutableBuffers&, asio::mutable_buffer>)
-      return asyncReadDrained(socket_, buffers, std::forward<Token>(token));
+      return asyncReadInline(socket_, buffers, std::forward<Token>(token));
     else
       return socket_.async_read_some(buffers, std::forward<Token>(token));
   }

@@ -1,19 +1,17 @@
-// async_read_some for a plain TCP socket that tells Asio's reactor when a read emptied the socket.
-//
-// Asio registers a socket with epoll edge-triggered and tries every new read at once before it
-// waits. On request/response traffic that first try finds nothing (the answer is not there yet):
-// one failed recv per read, two per transaction through the proxy, about a tenth of the proxy's
-// CPU per transaction at 32 clients. A read that returns fewer bytes than it asked for has
-// emptied the socket, so the next one can wait for the next readiness event instead: this read
-// reports "exhausted" to the reactor (as Asio's own read does only at end of file), and the
-// reactor queues the next read without trying it. Every arrival after the emptying read raises a
-// new edge, which makes the reactor try again, so no data waits unread.
+// async_read_some for a plain TCP socket whose completion calls its handler at once when the
+// handler runs on the socket's own executor (a coroutine on the socket's I/O thread), as Asio
+// versions after 1.74 do. Boost 1.74 wraps every such completion in an allocated function object
+// and dispatches it through a work-tracking copy of the executor, which runs it inline anyway:
+// about a tenth of the proxy's user-space time per transaction. Otherwise the read is Asio's
+// (the same speculative first try, end of file and errors), and a handler bound to another
+// executor still runs there.
 //
 // Built on Asio's internal reactor interface as Boost 1.74 has it (epoll); elsewhere it is plain
 // async_read_some.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -23,11 +21,12 @@
 
 #if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && \
     !defined(BOOST_ASIO_DISABLE_EPOLL) && !defined(BOOST_ASIO_HAS_IOCP)
-#define TENANTWALL_DRAINED_READ 1
+#define TENANTWALL_INLINE_READ 1
 #include <boost/asio/detail/bind_handler.hpp>
 #include <boost/asio/detail/fenced_block.hpp>
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
 #include <boost/asio/detail/handler_cont_helpers.hpp>
+#include <boost/asio/detail/handler_invoke_helpers.hpp>
 #include <boost/asio/detail/handler_work.hpp>
 #include <boost/asio/detail/reactive_socket_service.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
@@ -36,13 +35,12 @@
 
 namespace tenantwall::proxy {
 
-#ifdef TENANTWALL_DRAINED_READ
-namespace drained_read_detail {
+#ifdef TENANTWALL_INLINE_READ
+namespace inline_read_detail {
 
 namespace ad = asio::detail;
 
-// The receive operation: Asio's reactive_socket_recv_op for one buffer, but a short read counts
-// as exhausted.
+// The receive operation: Asio's reactive_socket_recv_op for one buffer, with the direct upcall.
 template <typename Handler, typename IoExecutor>
 class RecvOp : public ad::reactor_op {
  public:
@@ -53,24 +51,29 @@ class RecvOp : public ad::reactor_op {
       : ad::reactor_op(boost::system::error_code(), &RecvOp::perform, &RecvOp::complete),
         socket_(socket),
         buffer_(buffer),
-        handler_(std::move(handler)),
-        work_(handler_, io_ex) {}
+        handler_(std::move(handler)) {
+    if (asio::get_associated_executor(handler_, io_ex) != io_ex) work_.emplace(handler_, io_ex);
+  }
 
  private:
+  using Work = ad::handler_work<Handler, IoExecutor>;
+
   static status perform(ad::reactor_op* base) {
     auto* op = static_cast<RecvOp*>(base);
     if (!ad::socket_ops::non_blocking_recv1(op->socket_, op->buffer_.data(), op->buffer_.size(), 0,
                                             true, op->ec_, op->bytes_transferred_))
       return not_done;  // would block: the reactor waits for readiness
-    if (op->ec_ && op->ec_ != asio::error::eof) return done;
-    return op->bytes_transferred_ < op->buffer_.size() ? done_and_exhausted : done;
+    // As Asio: only a read that returned nothing (end of file, an error) marks the socket
+    // exhausted. A short read does not prove it empty: a FIN or reset that came with the data
+    // raises no new readiness event, so the next read must try at once.
+    return op->bytes_transferred_ == 0 ? done_and_exhausted : done;
   }
 
   static void complete(void* owner, ad::operation* base, const boost::system::error_code&,
                        std::size_t) {
     auto* op = static_cast<RecvOp*>(base);
     ptr p = {std::addressof(op->handler_), op, op};
-    ad::handler_work<Handler, IoExecutor> work(std::move(op->work_));
+    std::optional<Work> work(std::move(op->work_));
     // The memory goes back before the upcall, so the handler is moved out first.
     ad::binder2<Handler, boost::system::error_code, std::size_t> handler(op->handler_, op->ec_,
                                                                          op->bytes_transferred_);
@@ -78,14 +81,17 @@ class RecvOp : public ad::reactor_op {
     p.reset();
     if (owner) {
       ad::fenced_block fence(ad::fenced_block::half);
-      work.complete(handler, handler.handler_);
+      if (work)
+        work->complete(handler, handler.handler_);
+      else
+        boost_asio_handler_invoke_helpers::invoke(handler, handler.handler_);
     }
   }
 
   ad::socket_type socket_;
   asio::mutable_buffer buffer_;
   Handler handler_;
-  ad::handler_work<Handler, IoExecutor> work_;
+  std::optional<Work> work_;  // only for a handler that runs on another executor
 };
 
 using SocketService = ad::reactive_socket_service<tcp>;
@@ -116,14 +122,14 @@ struct Initiate {
   }
 };
 
-}  // namespace drained_read_detail
+}  // namespace inline_read_detail
 #endif
 
 template <typename Token>
-auto asyncReadDrained(tcp::socket& socket, asio::mutable_buffer buffer, Token&& token) {
-#ifdef TENANTWALL_DRAINED_READ
+auto asyncReadInline(tcp::socket& socket, asio::mutable_buffer buffer, Token&& token) {
+#ifdef TENANTWALL_INLINE_READ
   return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-      drained_read_detail::Initiate{}, token, &socket, buffer);
+      inline_read_detail::Initiate{}, token, &socket, buffer);
 #else
   return socket.async_read_some(buffer, std::forward<Token>(token));
 #endif
