@@ -12,23 +12,12 @@
 
 #include "protocol/encoder.h"
 #include "proxy/stream.h"
+#include "stream_pair.h"
 
 namespace tenantwall::proxy {
 namespace {
 
-// A connected pair of plain streams on loopback.
-struct Pair {
-  asio::io_context context;
-  Stream a{tcp::socket(context)};
-  Stream b{tcp::socket(context)};
-  Pair() {
-    tcp::acceptor acceptor(context, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    a.lowest_layer().connect(acceptor.local_endpoint());
-    tcp::socket accepted(context);
-    acceptor.accept(accepted);
-    b = Stream(std::move(accepted));
-  }
-};
+using Pair = test_support::StreamPair;
 
 std::string message(char tag, std::string_view body) {
   std::string out;
