@@ -4,7 +4,7 @@
 // and dispatches it through a work-tracking copy of the executor, which runs it inline anyway:
 // about a tenth of the proxy's user-space time per transaction. Otherwise the read is Asio's
 // (the same speculative first try, end of file and errors), and a handler bound to another
-// executor still runs there.
+// executor, or a socket on a strand, still completes through that executor.
 //
 // Built on Asio's internal reactor interface as Boost 1.74 has it (epoll); elsewhere it is plain
 // async_read_some.
@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "proxy/asio.h"
@@ -52,7 +53,10 @@ class RecvOp : public ad::reactor_op {
         socket_(socket),
         buffer_(buffer),
         handler_(std::move(handler)) {
-    if (asio::get_associated_executor(handler_, io_ex) != io_ex) work_.emplace(handler_, io_ex);
+    // Inline only where Asio's dispatch would run it inline: the socket's io_context executor.
+    if (io_ex.target_type() != typeid(asio::io_context::executor_type) ||
+        asio::get_associated_executor(handler_, io_ex) != io_ex)
+      work_.emplace(handler_, io_ex);
   }
 
  private:
@@ -91,7 +95,7 @@ class RecvOp : public ad::reactor_op {
   ad::socket_type socket_;
   asio::mutable_buffer buffer_;
   Handler handler_;
-  std::optional<Work> work_;  // only for a handler that runs on another executor
+  std::optional<Work> work_;  // only when the handler is not run inline
 };
 
 using SocketService = ad::reactive_socket_service<tcp>;

@@ -201,6 +201,23 @@ TEST(InlineReadTest, AHandlerBoundToAnotherExecutorRunsThereNotInline) {
   EXPECT_EQ(read.text(), "elsewhere");
 }
 
+TEST(InlineReadTest, ASocketOnAStrandCompletesThroughTheStrand) {
+  Pair pair;
+  auto strand = asio::make_strand(pair.context);
+  Stream b(tcp::socket(strand, tcp::v4(), pair.b.lowest_layer().release()));
+  Read read;
+  bool on_strand = false;
+  b.async_read_some(asio::buffer(read.buffer.data(), read.buffer.size()),
+                    [&](boost::system::error_code ec, std::size_t n) {
+                      on_strand = strand.running_in_this_thread();
+                      read.result.emplace(ec, n);
+                    });
+  ASSERT_EQ(pair.a.sendNow("serial"), 6u);
+  runUntilDone(pair, read);
+  EXPECT_EQ(read.text(), "serial");
+  EXPECT_TRUE(on_strand);
+}
+
 // One FrameReader::fill that waits until bytes are sent, then gets them.
 void fillAfterSend(Pair& pair, FrameReader& reader, std::string_view bytes) {
   bool filled = false;
