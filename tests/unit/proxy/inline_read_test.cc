@@ -87,8 +87,8 @@ TEST(InlineReadTest, AnEndOfFileThatCameWithTheDataIsSeen) {
   ASSERT_EQ(pair.a.sendNow("last words"), 10u);
   boost::system::error_code ignored;
   pair.a.shutdown(tcp::socket::shutdown_send, ignored);
-  std::this_thread::sleep_for(
-      std::chrono::milliseconds(50));  // both arrive before the reactor looks
+  // Both arrive before the reactor looks.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   runUntilDone(pair, waiting);
   EXPECT_EQ(waiting.text(), "last words");
   Read eof;
