@@ -8,7 +8,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <utility>
 
 #include "protocol/encoder.h"
 #include "proxy/stream.h"

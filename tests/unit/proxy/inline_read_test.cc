@@ -3,7 +3,6 @@
 #include "proxy/inline_read.h"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 
 #include <array>
 #include <chrono>
@@ -11,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "proxy/frame_reader.h"
@@ -38,7 +38,8 @@ struct Read {
   std::string text() const { return std::string(buffer.data(), result ? result->second : 0); }
 };
 
-void start(Pair& pair, Read& read, std::size_t size = 64) {
+// Reads into the first size bytes of read's buffer (all of it by default).
+void start(Pair& pair, Read& read, std::size_t size = std::tuple_size_v<decltype(Read::buffer)>) {
   pair.b.async_read_some(
       asio::buffer(read.buffer.data(), size),
       [&read](boost::system::error_code ec, std::size_t n) { read.result.emplace(ec, n); });
