@@ -11,6 +11,7 @@
 #include "protocol/messages.h"
 #include "protocol/scram.h"
 #include "proxy/frame_reader.h"
+#include "proxy/tcp_options.h"
 #include "proxy/tls_context.h"
 
 namespace tenantwall::proxy {
@@ -158,7 +159,7 @@ awaitable<std::optional<std::string>> openBackendStream(Stream& stream,
   if (ec)
     co_return "cannot connect to " + config.host + ":" + std::to_string(config.port) + ": " +
         ec.message();
-  stream.lowest_layer().set_option(tcp::no_delay(true), ec);
+  configureTcp(stream.lowest_layer(), config.keepalive);
   if (config.tls.mode == BackendTlsMode::kDisable) co_return std::nullopt;
   co_return co_await startTls(stream, config);
 }

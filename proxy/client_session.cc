@@ -30,6 +30,7 @@
 #include "proxy/pooled_statements.h"
 #include "proxy/refusal_book.h"
 #include "proxy/startup_params.h"
+#include "proxy/tcp_options.h"
 
 namespace tenantwall::proxy {
 namespace {
@@ -1379,8 +1380,7 @@ void DrainRegistry::drainAll() {
 }
 
 awaitable<void> runClientSession(tcp::socket socket, std::shared_ptr<ServerState> state) {
-  boost::system::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
+  configureTcp(socket, state->config.tcp_keepalive);
   auto session = std::make_shared<ClientSession>(std::move(socket), std::move(state));
   co_await session->run();
 }

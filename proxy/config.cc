@@ -61,6 +61,20 @@ const Setting kSettings[] = {
      [](Config& c, const YAML::Node& n) {
        c.backend.connect_timeout_ms = number<std::uint32_t>(n, 1, 600000);
      }},
+    {"tcp_keepalive", "enabled",
+     [](Config& c, const YAML::Node& n) { c.tcp_keepalive.enabled = n.as<bool>(); }},
+    {"tcp_keepalive", "idle_ms",
+     [](Config& c, const YAML::Node& n) {
+       c.tcp_keepalive.idle_ms = number<std::uint32_t>(n, 1000, 86400000);
+     }},
+    {"tcp_keepalive", "interval_ms",
+     [](Config& c, const YAML::Node& n) {
+       c.tcp_keepalive.interval_ms = number<std::uint32_t>(n, 1000, 3600000);
+     }},
+    {"tcp_keepalive", "count",
+     [](Config& c, const YAML::Node& n) {
+       c.tcp_keepalive.count = number<std::uint32_t>(n, 1, 127);
+     }},
     {"", "policy", [](Config& c, const YAML::Node& n) { c.policy_path = text(n); }},
     {"", "policy_poll_ms",
      [](Config& c, const YAML::Node& n) {
@@ -233,6 +247,7 @@ Config loadConfigFile(const std::string& path) {
   } catch (const YAML::Exception& e) {
     fail(path, e.mark, e.msg);
   }
+  config.backend.keepalive = config.tcp_keepalive;
   if (!config.backend.password_file.empty() && !config.backend.password.empty())
     throw ConfigError(path + ": backend.password and backend.password_file are both set");
   const char* env_password = std::getenv("TENANTWALL_BACKEND_PASSWORD");

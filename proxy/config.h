@@ -30,6 +30,16 @@ struct BackendTlsConfig {
   std::shared_ptr<TlsContextSource> context;
 };
 
+// TCP keepalive on every client and backend connection (tcp_keepalive), so a peer that vanished
+// without a FIN or reset (a dropped network path, a powered-off host) frees its session and its
+// backend connection instead of holding them forever. Times are whole seconds on the socket.
+struct TcpKeepaliveConfig {
+  bool enabled = true;
+  std::uint32_t idle_ms = 120000;     // idle time before the first probe
+  std::uint32_t interval_ms = 15000;  // between unanswered probes
+  std::uint32_t count = 4;            // unanswered probes before the connection is dropped
+};
+
 struct BackendConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 5432;
@@ -41,6 +51,7 @@ struct BackendConfig {
   std::string password_file;
   std::uint32_t connect_timeout_ms = 5000;
   BackendTlsConfig tls;
+  TcpKeepaliveConfig keepalive;  // the top-level tcp_keepalive, copied here when loaded
 };
 
 enum class ClientCertificates { kNone, kOptional, kRequired };
@@ -111,6 +122,7 @@ struct Config {
   std::size_t max_connections = 1000;
   unsigned io_threads = 0;  // 0 ("auto"): half the CPUs the process may use (autoIoThreads)
   std::uint32_t drain_timeout_ms = 30000;  // SIGTERM: how long transactions may finish
+  TcpKeepaliveConfig tcp_keepalive;
   AuditConfig audit;
   AdminConfig admin;
   ApprovalConfig approval;

@@ -85,6 +85,31 @@ TEST(ConfigTest, IoThreadsAreAutoUnlessGiven) {
   EXPECT_NE(loadError(kMinimal + "io_threads: many\n"), "loaded without error");
 }
 
+TEST(ConfigTest, TcpKeepaliveIsOnByDefaultAndReachesTheBackendSide) {
+  const Config defaults = loadConfigFile(writeTemp(kMinimal));
+  EXPECT_TRUE(defaults.tcp_keepalive.enabled);
+  EXPECT_EQ(defaults.tcp_keepalive.idle_ms, 120000u);
+  EXPECT_EQ(defaults.tcp_keepalive.interval_ms, 15000u);
+  EXPECT_EQ(defaults.tcp_keepalive.count, 4u);
+  const Config c = loadConfigFile(
+      writeTemp(kMinimal + "tcp_keepalive: {idle_ms: 30000, interval_ms: 5000, count: 3}\n"));
+  EXPECT_EQ(c.tcp_keepalive.idle_ms, 30000u);
+  EXPECT_EQ(c.tcp_keepalive.interval_ms, 5000u);
+  EXPECT_EQ(c.tcp_keepalive.count, 3u);
+  EXPECT_EQ(c.backend.keepalive.idle_ms, 30000u);
+  EXPECT_EQ(c.backend.keepalive.count, 3u);
+  const Config off = loadConfigFile(writeTemp(kMinimal + "tcp_keepalive: {enabled: false}\n"));
+  EXPECT_FALSE(off.tcp_keepalive.enabled);
+  EXPECT_FALSE(off.backend.keepalive.enabled);
+  // Below the socket's one-second unit, or more probes than Linux counts: refused.
+  EXPECT_NE(loadError(kMinimal + "tcp_keepalive: {idle_ms: 500}\n").find("out of range"),
+            std::string::npos);
+  EXPECT_NE(loadError(kMinimal + "tcp_keepalive: {count: 200}\n").find("out of range"),
+            std::string::npos);
+  EXPECT_NE(loadError(kMinimal + "tcp_keepalive: {idle: 5}\n").find("tcp_keepalive.idle"),
+            std::string::npos);
+}
+
 TEST(ConfigTest, MissingBackendDatabase) {
   const std::string e = loadError("backend: {user: svc}\npolicy: p.yaml\n");
   EXPECT_NE(e.find("backend.database is required"), std::string::npos) << e;
