@@ -8,11 +8,13 @@
 //   through that executor.
 // - A read that leaves the socket empty tells the reactor so, and the next read waits for the
 //   next readiness event instead of first trying a receive that finds nothing: one receive per
-//   message instead of two, as a level-triggered poller (PgBouncer's) gets. Empty is what the
-//   kernel reports with the data (TCP_INQ: the bytes left, and 1 after a FIN, so an end of file
-//   that came with the data is read at once), and a reset the reactor has already seen keeps the
-//   next read trying at once. A socket never given reportBytesLeft, or a kernel without TCP_INQ,
-//   reads as Asio does: only a read that returns nothing marks the socket exhausted.
+//   message instead of two, as a level-triggered poller (PgBouncer's) gets. A short read empties
+//   the socket's queue; what it cannot show is a FIN or reset that came with the data, which
+//   raises no further event. So the read also asks the reactor to report a peer's FIN
+//   (EPOLLRDHUP), and a short read marks the socket exhausted only when the reactor's last events
+//   show no FIN, reset or hang-up: one that came before that wait shows there, one that came
+//   after it raises an event still to come. (Should the reactor refuse EPOLLRDHUP, Asio's rule:
+//   only a read that returns nothing marks the socket exhausted.)
 // Otherwise the read is Asio's: the same speculative first try, end of file and errors.
 //
 // Built on Asio's internal reactor interface as Boost 1.74 has it (epoll); elsewhere it is plain
@@ -20,7 +22,7 @@
 #pragma once
 
 #include <cerrno>
-#include <cstring>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -34,7 +36,6 @@
 #if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && \
     !defined(BOOST_ASIO_DISABLE_EPOLL) && !defined(BOOST_ASIO_HAS_IOCP)
 #define TENANTWALL_INLINE_READ 1
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <boost/asio/detail/bind_handler.hpp>
@@ -55,16 +56,57 @@ namespace inline_read_detail {
 
 namespace ad = asio::detail;
 
-// The events the reactor's last epoll_wait reported for a descriptor. Asio keeps them in the
-// descriptor state's operation base until the next wait: a protected member of a private base,
-// hence the member pointer named through a derived class and the C-style cast. A reset that came
-// before that wait shows here as EPOLLERR and EPOLLHUP; one that came after it raises an event
-// still to come. (Each io_context here is run by one thread, the one that reads this.)
+// Asio's reactor keeps what this needs private. A pointer to a private member can be named in
+// the arguments of an explicit instantiation (access is not checked there), and a protected one
+// through a derived class.
+template <typename Tag, typename Tag::type Member>
+struct Expose {
+  friend typename Tag::type member(Tag) { return Member; }
+};
+using Descriptor = ad::epoll_reactor::descriptor_state;
+struct EpollFd {
+  using type = int ad::epoll_reactor::*;
+  friend type member(EpollFd);
+};
+struct RegisteredEvents {
+  using type = std::uint32_t Descriptor::*;
+  friend type member(RegisteredEvents);
+};
+struct DescriptorReactor {
+  using type = ad::epoll_reactor* Descriptor::*;
+  friend type member(DescriptorReactor);
+};
+struct DescriptorMutex {
+  using type = ad::conditionally_enabled_mutex Descriptor::*;
+  friend type member(DescriptorMutex);
+};
+template struct Expose<EpollFd, &ad::epoll_reactor::epoll_fd_>;
+template struct Expose<RegisteredEvents, &Descriptor::registered_events_>;
+template struct Expose<DescriptorReactor, &Descriptor::reactor_>;
+template struct Expose<DescriptorMutex, &Descriptor::mutex_>;
+
+// The events the reactor's last epoll_wait reported for a descriptor, which Asio keeps in the
+// descriptor's operation base until the next wait (a private base, hence the C-style cast). Read
+// on the thread that runs the reactor: each io_context here has one.
 struct ReadyEvents : ad::scheduler_operation {
-  static unsigned int last(ad::epoll_reactor::per_descriptor_data descriptor) {
+  static unsigned int last(Descriptor* descriptor) {
     return ((ad::scheduler_operation*)descriptor)->*(&ReadyEvents::task_result_);
   }
 };
+
+// Adds EPOLLRDHUP to the descriptor's registration, once per registration (a socket moved to
+// another io_context is registered anew). On failure the reads keep Asio's rule.
+inline void watchPeerClose(Descriptor* descriptor, int socket) {
+  if (descriptor == nullptr) return;
+  ad::conditionally_enabled_mutex::scoped_lock lock(descriptor->*member(DescriptorMutex{}));
+  std::uint32_t& registered = descriptor->*member(RegisteredEvents{});
+  if (registered == 0 || (registered & EPOLLRDHUP) != 0) return;
+  epoll_event event{};
+  event.events = registered | EPOLLRDHUP;
+  event.data.ptr = descriptor;
+  const int epoll = descriptor->*member(DescriptorReactor{})->*member(EpollFd{});
+  if (::epoll_ctl(epoll, EPOLL_CTL_MOD, socket, &event) == 0) registered = event.events;
+}
 
 // The receive operation: Asio's reactive_socket_recv_op for one buffer, with the direct upcall.
 template <typename Handler, typename IoExecutor>
@@ -72,8 +114,8 @@ class RecvOp : public ad::reactor_op {
  public:
   BOOST_ASIO_DEFINE_HANDLER_PTR(RecvOp);
 
-  RecvOp(ad::socket_type socket, ad::epoll_reactor::per_descriptor_data descriptor,
-         asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
+  RecvOp(ad::socket_type socket, Descriptor* descriptor, asio::mutable_buffer buffer,
+         Handler& handler, const IoExecutor& io_ex)
       : ad::reactor_op(boost::system::error_code(), &RecvOp::perform, &RecvOp::complete),
         socket_(socket),
         descriptor_(descriptor),
@@ -90,19 +132,12 @@ class RecvOp : public ad::reactor_op {
 
   static status perform(ad::reactor_op* base) {
     auto* op = static_cast<RecvOp*>(base);
-    iovec iov{op->buffer_.data(), op->buffer_.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     for (;;) {
-      msghdr message{};
-      message.msg_iov = &iov;
-      message.msg_iovlen = 1;
-      message.msg_control = control;
-      message.msg_controllen = sizeof(control);
-      const ssize_t n = ::recvmsg(op->socket_, &message, 0);
+      const ssize_t n = ::recv(op->socket_, op->buffer_.data(), op->buffer_.size(), 0);
       if (n > 0) {
         op->ec_ = {};
         op->bytes_transferred_ = static_cast<std::size_t>(n);
-        return leftEmpty(message, op->descriptor_) ? done_and_exhausted : done;
+        return op->leftEmpty() ? done_and_exhausted : done;
       }
       op->bytes_transferred_ = 0;
       if (n == 0) {
@@ -116,18 +151,12 @@ class RecvOp : public ad::reactor_op {
     }
   }
 
-  // True when the kernel reported nothing left to read (no FIN either) and the reactor has seen
-  // no reset: whatever comes next raises a new readiness event. Without the report (the socket was
-  // not asked), false, as Asio's rule.
-  static bool leftEmpty(msghdr& message, ad::epoll_reactor::per_descriptor_data descriptor) {
-    if (message.msg_flags & MSG_CTRUNC) return false;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
-      if (c->cmsg_level != SOL_TCP || c->cmsg_type != TCP_CM_INQ) continue;
-      int left = 0;
-      std::memcpy(&left, CMSG_DATA(c), sizeof(left));
-      return left == 0 && (ReadyEvents::last(descriptor) & (EPOLLERR | EPOLLHUP)) == 0;
-    }
-    return false;
+  // Called under the descriptor's lock after a read that returned data: true when that read
+  // emptied the socket (it was short) and nothing the reactor saw is left to read.
+  bool leftEmpty() const {
+    if (bytes_transferred_ >= buffer_.size()) return false;
+    if ((descriptor_->*member(RegisteredEvents{}) & EPOLLRDHUP) == 0) return false;
+    return (ReadyEvents::last(descriptor_) & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) == 0;
   }
 
   static void complete(void* owner, ad::operation* base, const boost::system::error_code&,
@@ -150,7 +179,7 @@ class RecvOp : public ad::reactor_op {
   }
 
   ad::socket_type socket_;
-  ad::epoll_reactor::per_descriptor_data descriptor_;  // the reactor's state for the socket
+  Descriptor* descriptor_;  // the reactor's state for the socket
   asio::mutable_buffer buffer_;
   Handler handler_;
   std::optional<Work> work_;  // only when the handler is not run inline
@@ -172,6 +201,7 @@ struct Initiate {
   void operator()(Handler&& handler, tcp::socket* socket, asio::mutable_buffer buffer) const {
     auto& object = SocketAccess::object(*socket);
     auto& impl = object.get_implementation();
+    watchPeerClose(impl.reactor_data_, impl.socket_);
     using Op = RecvOp<std::decay_t<Handler>, tcp::socket::executor_type>;
     ad::non_const_lvalue<Handler> h(handler);
     const bool continuation = boost_asio_handler_cont_helpers::is_continuation(h.value);
@@ -186,18 +216,6 @@ struct Initiate {
 
 }  // namespace inline_read_detail
 #endif
-
-// Asks the kernel to report, with each read, the bytes left on the socket (Linux TCP_INQ), so a
-// read that empties it lets the next read wait for the reactor. Without it reads are still right,
-// at one more receive per message. Errors are ignored for that reason.
-inline void reportBytesLeft(tcp::socket& socket) {
-#ifdef TENANTWALL_INLINE_READ
-  const int on = 1;
-  ::setsockopt(socket.native_handle(), SOL_TCP, TCP_INQ, &on, sizeof(on));
-#else
-  (void)socket;
-#endif
-}
 
 template <typename Token>
 auto asyncReadInline(tcp::socket& socket, asio::mutable_buffer buffer, Token&& token) {

@@ -52,13 +52,9 @@ class Stream {
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     if (tls_) return tls_->stream.async_read_some(buffers, std::forward<Token>(token));
-    if constexpr (std::is_convertible_v<const MutableBuffers&, asio::mutable_buffer>) {
-      if (!reports_bytes_left_ && socket_.is_open()) {
-        reports_bytes_left_ = true;
-        reportBytesLeft(socket_);
-      }
+    if constexpr (std::is_convertible_v<const MutableBuffers&, asio::mutable_buffer>)
       return asyncReadInline(socket_, buffers, std::forward<Token>(token));
-    } else
+    else
       return socket_.async_read_some(buffers, std::forward<Token>(token));
   }
 
@@ -102,7 +98,6 @@ class Stream {
 
   tcp::socket socket_;  // the socket while plain; moved into tls_ when TLS starts
   std::unique_ptr<Tls> tls_;
-  bool reports_bytes_left_ = false;  // reportBytesLeft was called (once the socket is open)
 };
 
 }  // namespace tenantwall::proxy
