@@ -51,9 +51,10 @@ def start_proxy(pg):
         px.stop()
 
 
-def test_client_and_backend_connections_carry_the_configured_keepalive(start_proxy, pg):
-    px = start_proxy("tcp_keepalive: {idle_ms: 7000, interval_ms: 2000, count: 2}\n")
-    conn = px.connect("alice")
+def session_sockets(px: harness.Proxy, pg, user: str) -> list[str]:
+    """With a session of `user` open and served, the proxy's sockets towards that client and
+    towards PostgreSQL (both sides, as `ss` lines)."""
+    conn = px.connect(user)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM customers")
@@ -61,25 +62,20 @@ def test_client_and_backend_connections_carry_the_configured_keepalive(start_pro
         lines = wait_for(lambda: proxy_sockets(px) if client_side(proxy_sockets(px), px)
                          and backend_side(proxy_sockets(px), pg) else None,
                          what="the proxy's client and backend sockets")
-        clients, backends = client_side(lines, px), backend_side(lines, pg)
-        for line in clients + backends:
-            left = keepalive_seconds(line)
-            # The idle time configured (7 s), counting down; never the kernel's default 2 hours.
-            assert left is not None and 0 < left <= 7, line
+        return client_side(lines, px) + backend_side(lines, pg)
     finally:
         conn.close()
+
+
+def test_client_and_backend_connections_carry_the_configured_keepalive(start_proxy, pg):
+    px = start_proxy("tcp_keepalive: {idle_ms: 7000, interval_ms: 2000, count: 2}\n")
+    for line in session_sockets(px, pg, "alice"):
+        left = keepalive_seconds(line)
+        # The idle time configured (7 s), counting down; never the kernel's default 2 hours.
+        assert left is not None and 0 < left <= 7, line
 
 
 def test_disabled_keepalive_leaves_the_sockets_without_it(start_proxy, pg):
     px = start_proxy("tcp_keepalive: {enabled: false}\n")
-    conn = px.connect("bob")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1")
-        lines = wait_for(lambda: proxy_sockets(px) if client_side(proxy_sockets(px), px)
-                         and backend_side(proxy_sockets(px), pg) else None,
-                         what="the proxy's client and backend sockets")
-        for line in client_side(lines, px) + backend_side(lines, pg):
-            assert keepalive_seconds(line) is None, line
-    finally:
-        conn.close()
+    for line in session_sockets(px, pg, "bob"):
+        assert keepalive_seconds(line) is None, line
