@@ -59,10 +59,17 @@ def session_sockets(px: harness.Proxy, pg, user: str) -> list[str]:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM customers")
             assert cur.fetchone()[0] > 0
-        lines = wait_for(lambda: proxy_sockets(px) if client_side(proxy_sockets(px), px)
-                         and backend_side(proxy_sockets(px), pg) else None,
-                         what="the proxy's client and backend sockets")
-        return client_side(lines, px) + backend_side(lines, pg)
+        def settled():
+            lines = proxy_sockets(px)
+            ours = client_side(lines, px) + backend_side(lines, pg)
+            # Both sides there, and no bytes in flight: a socket with unacknowledged data shows
+            # its retransmission timer ("timer:(on,...)") in place of the keepalive timer.
+            quiet = client_side(lines, px) and backend_side(lines, pg) and \
+                not any("timer:(on," in line for line in ours)
+            return ours if quiet else None
+
+        return wait_for(settled, what="the proxy's client and backend sockets, with no bytes "
+                                      "in flight")
     finally:
         conn.close()
 
