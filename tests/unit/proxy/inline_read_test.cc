@@ -301,13 +301,13 @@ TEST(InlineReadTest, BytesLeftOrAnEndOfFileKeepTheNextReadTryingAtOnce) {
 // Moved to another io_context, a socket is registered anew there: its first read asks for the
 // peer's FIN again, and an end of file that comes with the data is still seen.
 TEST(InlineReadTest, ASocketMovedToAnotherContextStillSeesAnEndOfFileWithTheData) {
+  asio::io_context other;  // outlives the pair, whose socket ends up on it
   Pair pair;
   Read first;
   pair.send("here");
   start(pair, first);
   runUntilDone(pair, first);
   ASSERT_TRUE(watchesPeerClose(pair.b));
-  asio::io_context other;
   ASSERT_TRUE(pair.b.moveTo(other.get_executor()));
   EXPECT_FALSE(watchesPeerClose(pair.b));  // a new registration, as Asio makes it
   ASSERT_EQ(pair.a.sendNow("there"), 5u);
