@@ -65,7 +65,8 @@ const Setting kSettings[] = {
      [](Config& c, const YAML::Node& n) { c.tcp_keepalive.enabled = n.as<bool>(); }},
     {"tcp_keepalive", "idle_ms",
      [](Config& c, const YAML::Node& n) {
-       c.tcp_keepalive.idle_ms = number<std::uint32_t>(n, 1000, 86400000);
+       // Linux takes at most 32767 s for the idle time and the interval.
+       c.tcp_keepalive.idle_ms = number<std::uint32_t>(n, 1000, 32767000);
      }},
     {"tcp_keepalive", "interval_ms",
      [](Config& c, const YAML::Node& n) {

@@ -101,10 +101,16 @@ TEST(ConfigTest, TcpKeepaliveIsOnByDefaultAndReachesTheBackendSide) {
   const Config off = loadConfigFile(writeTemp(kMinimal + "tcp_keepalive: {enabled: false}\n"));
   EXPECT_FALSE(off.tcp_keepalive.enabled);
   EXPECT_FALSE(off.backend.keepalive.enabled);
-  // Below the socket's one-second unit, or more probes than Linux counts: refused.
+  // Below the socket's one-second unit, or more probes than Linux counts (127): refused.
   EXPECT_NE(loadError(kMinimal + "tcp_keepalive: {idle_ms: 500}\n").find("out of range"),
             std::string::npos);
   EXPECT_NE(loadError(kMinimal + "tcp_keepalive: {count: 200}\n").find("out of range"),
+            std::string::npos);
+  // Above what the kernel takes for the idle time (32767 s): refused, not silently ignored.
+  EXPECT_EQ(loadConfigFile(writeTemp(kMinimal + "tcp_keepalive: {idle_ms: 32767000}\n"))
+                .tcp_keepalive.idle_ms,
+            32767000u);
+  EXPECT_NE(loadError(kMinimal + "tcp_keepalive: {idle_ms: 32768000}\n").find("out of range"),
             std::string::npos);
   EXPECT_NE(loadError(kMinimal + "tcp_keepalive: {idle: 5}\n").find("tcp_keepalive.idle"),
             std::string::npos);

@@ -33,6 +33,18 @@ TEST(TcpOptionsTest, KeepaliveAsConfiguredAndNoDelay) {
   EXPECT_EQ(option(socket, IPPROTO_TCP, TCP_NODELAY), 1);
 }
 
+// The longest times the configuration accepts are ones the kernel takes.
+TEST(TcpOptionsTest, TheLongestConfigurableTimesAreSet) {
+  test_support::StreamPair pair;
+  tcp::socket& socket = pair.b.lowest_layer();
+  configureTcp(socket,
+               TcpKeepaliveConfig{
+                   .enabled = true, .idle_ms = 32767000, .interval_ms = 3600000, .count = 127});
+  EXPECT_EQ(option(socket, IPPROTO_TCP, TCP_KEEPIDLE), 32767);
+  EXPECT_EQ(option(socket, IPPROTO_TCP, TCP_KEEPINTVL), 3600);
+  EXPECT_EQ(option(socket, IPPROTO_TCP, TCP_KEEPCNT), 127);
+}
+
 TEST(TcpOptionsTest, DisabledKeepaliveIsOff) {
   test_support::StreamPair pair;
   tcp::socket& socket = pair.b.lowest_layer();
