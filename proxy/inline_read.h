@@ -21,7 +21,6 @@
 // async_read_some.
 #pragma once
 
-#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -37,7 +36,6 @@
     !defined(BOOST_ASIO_DISABLE_EPOLL) && !defined(BOOST_ASIO_HAS_IOCP)
 #define TENANTWALL_INLINE_READ 1
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <boost/asio/detail/bind_handler.hpp>
 #include <boost/asio/detail/fenced_block.hpp>
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
@@ -132,23 +130,12 @@ class RecvOp : public ad::reactor_op {
 
   static status perform(ad::reactor_op* base) {
     auto* op = static_cast<RecvOp*>(base);
-    for (;;) {
-      const ssize_t n = ::recv(op->socket_, op->buffer_.data(), op->buffer_.size(), 0);
-      if (n > 0) {
-        op->ec_ = {};
-        op->bytes_transferred_ = static_cast<std::size_t>(n);
-        return op->leftEmpty() ? done_and_exhausted : done;
-      }
-      op->bytes_transferred_ = 0;
-      if (n == 0) {
-        op->ec_ = asio::error::eof;
-        return done_and_exhausted;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;  // the reactor waits
-      op->ec_ = boost::system::error_code(errno, asio::error::get_system_category());
-      return done_and_exhausted;
-    }
+    if (!ad::socket_ops::non_blocking_recv1(op->socket_, op->buffer_.data(), op->buffer_.size(), 0,
+                                            true, op->ec_, op->bytes_transferred_))
+      return not_done;  // would block: the reactor waits for readiness
+    // Nothing read (end of file, an error): exhausted, as Asio. Data: see leftEmpty.
+    if (op->bytes_transferred_ == 0) return done_and_exhausted;
+    return op->leftEmpty() ? done_and_exhausted : done;
   }
 
   // Called under the descriptor's lock after a read that returned data: true when that read
