@@ -132,6 +132,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   static const HandlerEntry kHandlers[];
 
   awaitable<void> sendFatal(const PgError& error);
+  // limits.login_timeout_ms, from accept to AuthenticationOk (TLS handshake, start-up packet,
+  // authentication), as PostgreSQL's authentication_timeout: a client that stalls there would
+  // hold one of limits.max_connections for ever. At the deadline the client's pending read or
+  // write is cancelled; if the session has not ended a second later, its socket is closed.
+  void armLoginDeadline(const asio::any_io_executor& executor);
+  void onLoginDeadline();
+  awaitable<void> endTimedOutLogin(const std::optional<protocol::StartupPacket>& startup);
   awaitable<std::optional<protocol::StartupPacket>> readStartup();
   awaitable<bool> authenticate(const std::string& user);
   awaitable<bool> authenticateCertificate(const std::string& user,
@@ -223,6 +230,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::optional<ResetCheck> reset_;                // the client left: resetting for the pool
   std::optional<asio::steady_timer> reset_timer_;  // closes a backend that does not answer
   std::optional<PgError> fatal_;  // set by the client pump for the backend pump to deliver
+  std::optional<asio::steady_timer> login_timer_;
+  bool logging_in_ = true;        // until AuthenticationOk
+  bool login_timed_out_ = false;  // the login deadline passed while logging_in_
   char transaction_status_ = 'I';
   // pool.mode transaction: the client left state in its database session (session_state in
   // policy/engine.h: SET, PREPARE, WITH HOLD), so it keeps its backend until it leaves. Named
@@ -295,13 +305,66 @@ void ClientSession::closeIfIdle() {
 
 awaitable<void> ClientSession::closeClient() { co_await socket_.closeGracefully(); }
 
+void ClientSession::armLoginDeadline(const asio::any_io_executor& executor) {
+  login_timer_.emplace(executor);
+  login_timer_->expires_after(std::chrono::milliseconds(state_->config.login_timeout_ms));
+  login_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->onLoginDeadline();
+  });
+}
+
+void ClientSession::onLoginDeadline() {
+  // The handler may have been queued already when the login finished.
+  if (!logging_in_) return;
+  boost::system::error_code ignored;
+  if (login_timed_out_) {
+    socket_.lowest_layer().close(ignored);
+    return;
+  }
+  login_timed_out_ = true;
+  // Cancelled rather than closed, so the client can still be told why (endTimedOutLogin).
+  socket_.lowest_layer().cancel(ignored);
+  login_timer_->expires_after(std::chrono::seconds(1));
+  login_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->onLoginDeadline();
+  });
+}
+
+// Before the start-up packet the client is not yet speaking the protocol, and the connection is
+// closed without a word, as PostgreSQL does; after it, the client learns why (57014).
+awaitable<void> ClientSession::endTimedOutLogin(
+    const std::optional<protocol::StartupPacket>& startup) {
+  const auto limit = std::to_string(state_->config.login_timeout_ms) + " ms";
+  if (!startup) {
+    logLine(LogLevel::kWarn, "session " + std::to_string(id_) + " (" + client_address_ +
+                                 "): closed, no start-up packet within " + limit);
+    co_return;
+  }
+  const std::string user = startup->param("user");
+  logLine(LogLevel::kWarn, "session " + std::to_string(id_) + " (" + client_address_ +
+                               "): authentication of user \"" + user + "\" timed out after " +
+                               limit);
+  policy::AuditEvent event = auditEvent("auth", "fail");
+  event.user = user;
+  event.sqlstate = sqlstate::kQueryCanceled;
+  event.reason = "authentication not completed within " + limit + " (limits.login_timeout_ms)";
+  audit(std::move(event));
+  state_->metrics.authenticated(false);
+  co_await sendFatal(
+      protocol::makeFatal(sqlstate::kQueryCanceled, "canceling authentication due to timeout"));
+}
+
 // Answers SSLRequest with 'S' and completes the handshake; false ends the session (logged).
 awaitable<bool> ClientSession::startTls() {
   std::string answer;
   protocol::appendSslAnswer(answer, 'S');
   if (!co_await writeAll(socket_, answer)) co_return false;
   auto context = state_->client_tls->current();
-  const auto ec = co_await socket_.handshakeAsServer(std::move(context), std::chrono::seconds(10));
+  // The login deadline ends a stalled handshake; this timeout is only a backstop.
+  const auto ec = co_await socket_.handshakeAsServer(
+      std::move(context),
+      std::chrono::milliseconds(state_->config.login_timeout_ms) + std::chrono::seconds(2));
+  if (ec && login_timed_out_) co_return false;
   if (ec) {
     const auto failure = describeHandshakeFailure(socket_.tlsHandle(), ec);
     logLine(LogLevel::kWarn, "session " + std::to_string(id_) + " (" + client_address_ +
@@ -555,7 +618,12 @@ awaitable<bool> ClientSession::authenticateCertificate(
 }
 
 awaitable<void> ClientSession::run() {
+  armLoginDeadline(co_await asio::this_coro::executor);
   auto startup = co_await readStartup();
+  if (login_timed_out_) {
+    co_await endTimedOutLogin(std::nullopt);
+    co_return;
+  }
   if (!startup) co_return;
   const std::string user = startup->param("user");
   std::vector<std::pair<std::string, std::string>> forwarded;
@@ -563,7 +631,14 @@ awaitable<void> ClientSession::run() {
     co_await sendFatal(*refusal);
     co_return;
   }
-  if (!co_await authenticate(user)) co_return;
+  const bool authenticated = co_await authenticate(user);
+  if (login_timed_out_) {
+    co_await endTimedOutLogin(startup);
+    co_return;
+  }
+  if (!authenticated) co_return;
+  logging_in_ = false;
+  login_timer_->cancel();
 
   auto backend = co_await state_->pool.acquire(state_->backendConfig(), forwarded);
   if (!backend) {

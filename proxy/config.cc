@@ -99,6 +99,10 @@ const Setting kSettings[] = {
      [](Config& c, const YAML::Node& n) {
        c.max_connections = number<std::size_t>(n, 1, 1000000);
      }},
+    {"limits", "login_timeout_ms",
+     [](Config& c, const YAML::Node& n) {
+       c.login_timeout_ms = number<std::uint32_t>(n, 100, 600000);
+     }},
     {"audit", "path", [](Config& c, const YAML::Node& n) { c.audit.path = text(n); }},
     {"audit", "max_bytes",
      [](Config& c, const YAML::Node& n) {

@@ -120,6 +120,8 @@ struct Config {
   bool policy_schema_check = true;
   std::size_t max_message_bytes = 16 * 1024 * 1024;
   std::size_t max_connections = 1000;
+  // From accept to AuthenticationOk; then the connection is closed (client_session.cc).
+  std::uint32_t login_timeout_ms = 60000;
   unsigned io_threads = 0;  // 0 ("auto"): half the CPUs the process may use (autoIoThreads)
   std::uint32_t drain_timeout_ms = 30000;  // SIGTERM: how long transactions may finish
   TcpKeepaliveConfig tcp_keepalive;

@@ -116,6 +116,17 @@ TEST(ConfigTest, TcpKeepaliveIsOnByDefaultAndReachesTheBackendSide) {
             std::string::npos);
 }
 
+TEST(ConfigTest, LoginTimeoutIsAMinuteUnlessGiven) {
+  EXPECT_EQ(loadConfigFile(writeTemp(kMinimal)).login_timeout_ms, 60000u);
+  EXPECT_EQ(
+      loadConfigFile(writeTemp(kMinimal + "limits: {login_timeout_ms: 500}\n")).login_timeout_ms,
+      500u);
+  EXPECT_NE(loadError(kMinimal + "limits: {login_timeout_ms: 50}\n").find("out of range"),
+            std::string::npos);
+  EXPECT_NE(loadError(kMinimal + "limits: {login_timeout_ms: 600001}\n").find("out of range"),
+            std::string::npos);
+}
+
 TEST(ConfigTest, MissingBackendDatabase) {
   const std::string e = loadError("backend: {user: svc}\npolicy: p.yaml\n");
   EXPECT_NE(e.find("backend.database is required"), std::string::npos) << e;
