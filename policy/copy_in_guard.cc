@@ -2,7 +2,6 @@
 #include "policy/copy_in_guard.h"
 
 #include <optional>
-#include <vector>
 
 #include "protocol/sqlstate.h"
 
@@ -21,6 +20,7 @@ protocol::PgError rowError(std::size_t row, const std::string& what) {
 std::optional<std::string> textValue(std::string_view field, const std::string& null_string) {
   if (field == null_string) return std::nullopt;
   std::string out;
+  out.reserve(field.size());
   for (std::size_t i = 0; i < field.size(); ++i) {
     if (field[i] != '\\' || i + 1 == field.size()) {
       out.push_back(field[i]);
@@ -68,25 +68,25 @@ std::string textEscape(std::string_view value, char delimiter) {
 
 }  // namespace
 
-std::size_t CopyInGuard::rowEnd(std::size_t from) const {
+std::size_t CopyInGuard::rowEnd(std::string_view input, std::size_t from) const {
   if (!spec_.csv) {
     // In text format a data newline is always escaped as \n, so a raw '\n' ends the row;
     // but "\<newline>" is a backslash-escaped newline, which PostgreSQL also accepts.
-    for (std::size_t i = from; i < pending_.size(); ++i) {
-      if (pending_[i] == '\\') {
+    for (std::size_t i = from; i < input.size(); ++i) {
+      if (input[i] == '\\') {
         ++i;
         continue;
       }
-      if (pending_[i] == '\n') return i;
+      if (input[i] == '\n') return i;
     }
     return std::string::npos;
   }
   bool quoted = false;  // a row always starts outside quotes
-  for (std::size_t i = from; i < pending_.size(); ++i) {
-    const char c = pending_[i];
+  for (std::size_t i = from; i < input.size(); ++i) {
+    const char c = input[i];
     if (quoted) {
-      if (c == spec_.escape && spec_.escape != spec_.quote && i + 1 < pending_.size() &&
-          (pending_[i + 1] == spec_.quote || pending_[i + 1] == spec_.escape)) {
+      if (c == spec_.escape && spec_.escape != spec_.quote && i + 1 < input.size() &&
+          (input[i + 1] == spec_.quote || input[i + 1] == spec_.escape)) {
         ++i;
       } else if (c == spec_.quote) {
         quoted = false;
@@ -105,25 +105,29 @@ std::expected<void, protocol::PgError> CopyInGuard::row(std::string_view line, s
   if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
   if (body == "\\.") {
     ended_ = true;
-    out.append(line).push_back('\n');
+    if (appending()) out.append(line).push_back('\n');
     return {};
   }
   if (spec_.header && !header_done_) {
     header_done_ = true;
-    out.append(line).push_back('\n');
+    if (appending()) out.append(line).push_back('\n');
     return {};
   }
   ++rows_;
-  // Split into fields (respecting quotes in CSV).
-  std::vector<std::string_view> fields;
-  std::vector<bool> was_quoted;
+  // Split into fields (respecting quotes in CSV); only the tenant field is kept.
+  std::size_t fields = 0;
+  std::string_view tenant_field;
+  bool tenant_quoted = false;
   std::size_t start = 0;
   bool quoted = false, field_quoted = false;
   for (std::size_t i = 0; i <= body.size(); ++i) {
     if (i == body.size() || (!quoted && body[i] == spec_.delimiter)) {
       if (spec_.csv && quoted) return std::unexpected(rowError(rows_, "unterminated quoted field"));
-      fields.push_back(body.substr(start, i - start));
-      was_quoted.push_back(field_quoted);
+      if (fields == spec_.tenant_index) {
+        tenant_field = body.substr(start, i - start);
+        tenant_quoted = field_quoted;
+      }
+      ++fields;
       start = i + 1;
       field_quoted = false;
       continue;
@@ -140,11 +144,11 @@ std::expected<void, protocol::PgError> CopyInGuard::row(std::string_view line, s
       field_quoted = true;
     }
   }
-  if (fields.size() != spec_.column_count)
+  if (fields != spec_.column_count)
     return std::unexpected(rowError(rows_, "expected " + std::to_string(spec_.column_count) +
-                                               " columns, got " + std::to_string(fields.size())));
+                                               " columns, got " + std::to_string(fields)));
 
-  if (spec_.tenant_index == spec_.column_count) {
+  if (appending()) {
     out.append(body);
     out.push_back(spec_.delimiter);
     if (spec_.csv) {
@@ -161,12 +165,19 @@ std::expected<void, protocol::PgError> CopyInGuard::row(std::string_view line, s
     return {};
   }
 
-  const std::string_view field = fields[spec_.tenant_index];
+  const std::string_view field = tenant_field;
+  if (!spec_.csv && field != spec_.null_string && field.find('\\') == std::string_view::npos) {
+    // The common text row: the field is its value, no copy needed.
+    if (field != spec_.tenant)
+      return std::unexpected(
+          rowError(rows_, "tenant '" + std::string(field) + "' is outside your tenant"));
+    return {};
+  }
   std::optional<std::string> value;
   if (spec_.csv) {
-    if (!was_quoted[spec_.tenant_index] && field == spec_.null_string) {
+    if (!tenant_quoted && field == spec_.null_string) {
       value = std::nullopt;
-    } else if (was_quoted[spec_.tenant_index]) {
+    } else if (tenant_quoted) {
       // A quoted tenant value must be exactly "<tenant>" without embedded quotes.
       if (field.size() < 2 || field.front() != spec_.quote || field.back() != spec_.quote)
         return std::unexpected(rowError(rows_, "the tenant column must be a plain value"));
@@ -180,28 +191,34 @@ std::expected<void, protocol::PgError> CopyInGuard::row(std::string_view line, s
   if (!value) return std::unexpected(rowError(rows_, "the tenant column cannot be NULL"));
   if (*value != spec_.tenant)
     return std::unexpected(rowError(rows_, "tenant '" + *value + "' is outside your tenant"));
-  out.append(line).push_back('\n');
   return {};
 }
 
 std::expected<std::string, protocol::PgError> CopyInGuard::feed(std::string_view data) {
   std::string out;
   if (ended_) return out;  // PostgreSQL ignores everything after the end marker
-  pending_.append(data);
+  // Rows are read where they are: from the message itself unless a partial row waits.
+  const bool joined = !pending_.empty();
+  if (joined) pending_.append(data);
+  const std::string_view input = joined ? std::string_view(pending_) : data;
   std::size_t consumed = 0;
   for (;;) {
-    const std::size_t end = rowEnd(consumed);
+    const std::size_t end = rowEnd(input, consumed);
     if (end == std::string::npos) break;
-    if (auto ok = row(std::string_view(pending_).substr(consumed, end - consumed), out); !ok)
+    if (auto ok = row(input.substr(consumed, end - consumed), out); !ok)
       return std::unexpected(ok.error());
     consumed = end + 1;
-    if (ended_) {
-      pending_.clear();
-      return out;
-    }
+    if (ended_) break;
   }
+  // Checked rows that pass unchanged leave as they came, in one piece.
+  if (!appending()) out.assign(input.substr(0, consumed));
   // A partial row stays for the next message; it is rescanned from its start then.
-  pending_.erase(0, consumed);
+  if (ended_)
+    pending_.clear();
+  else if (joined)
+    pending_.erase(0, consumed);
+  else
+    pending_.assign(input.substr(consumed));
   return out;
 }
 
@@ -209,6 +226,8 @@ std::expected<std::string, protocol::PgError> CopyInGuard::finish() {
   std::string out;
   if (ended_ || pending_.empty()) return out;
   if (auto ok = row(pending_, out); !ok) return std::unexpected(ok.error());
+  // The last row had no newline; it gets one, as PostgreSQL reads it.
+  if (!appending()) out.append(pending_).push_back('\n');
   pending_.clear();
   return out;
 }

@@ -39,9 +39,12 @@ class CopyInGuard {
   std::size_t rows() const { return rows_; }
 
  private:
+  // Checks one row; appends it to out only when it changes (appending()): rows that pass
+  // unchanged are forwarded by feed in one piece.
   std::expected<void, protocol::PgError> row(std::string_view line, std::string& out);
-  // Position of the '\n' ending the row that starts at from in pending_, or npos.
-  std::size_t rowEnd(std::size_t from) const;
+  // Position of the '\n' ending the row that starts at from in input, or npos.
+  std::size_t rowEnd(std::string_view input, std::size_t from) const;
+  bool appending() const { return spec_.tenant_index == spec_.column_count; }
 
   CopyInSpec spec_;
   std::string pending_;

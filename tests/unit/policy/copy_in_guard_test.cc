@@ -87,9 +87,28 @@ TEST(CopyInGuardTest, OmittedTenantIsAppendedToEveryRow) {
 }
 
 TEST(CopyInGuardTest, EndMarkerStopsChecking) {
-  auto out = run(textSpec(2, 0), "acme\t1\n\\.\ngarbage that PostgreSQL ignores\n", 4);
-  ASSERT_TRUE(out);
-  EXPECT_EQ(*out, "acme\t1\n\\.\n");
+  for (std::size_t step : {1u, 4u, 100u}) {
+    auto out = run(textSpec(2, 0), "acme\t1\n\\.\ngarbage that PostgreSQL ignores\n", step);
+    ASSERT_TRUE(out) << step;
+    EXPECT_EQ(*out, "acme\t1\n\\.\n") << step;
+  }
+}
+
+TEST(CopyInGuardTest, LastRowWithoutNewlineIsForwardedWithOne) {
+  for (std::size_t step : {1u, 5u, 100u}) {
+    auto out = run(textSpec(2, 0), "acme\t1\nacme\t2", step);
+    ASSERT_TRUE(out) << step;
+    EXPECT_EQ(*out, "acme\t1\nacme\t2\n") << step;
+    auto appended = run(textSpec(1, 1), "1\n2", step);
+    ASSERT_TRUE(appended) << step;
+    EXPECT_EQ(*appended, "1\tacme\n2\tacme\n") << step;
+  }
+}
+
+TEST(CopyInGuardTest, EscapedTenantFieldIsComparedByItsValue) {
+  // PostgreSQL reads "ac\me" as "acme" (\m is m): the value, not the spelling, decides.
+  EXPECT_TRUE(run(textSpec(2, 0), "ac\\me\t1\n", 100));
+  EXPECT_FALSE(run(textSpec(2, 0), "acme\\n\t1\n", 100));  // "acme" + newline
 }
 
 TEST(CopyInGuardTest, LastRowWithoutNewlineIsCheckedAtFinish) {
