@@ -4,7 +4,7 @@ same machine and the same tenant-scoped data. Prints TPS, p50/p99 latency, MB/s 
 ratios tenantwall/direct and tenantwall/PgBouncer, as a table and as JSON. The targets take
 turns: each pgbench scenario runs as three turns per target in rotation (TPS is the turns' mean,
 latencies and CPU are over all their transactions), and the stream and COPY figures are each
-target's median of five turns.
+target's median of nine turns.
 
 Not a test: nothing here asserts timing. `--smoke` runs every scenario for about a second so CI
 can check that the benchmark still produces its table."""
@@ -408,7 +408,7 @@ def main():
                 bench_pgbench(f"select-only {mode} c={c}", SELECT_ONLY.format(**scale), mode, c)
         bench_pgbench("read-write prepared c=8", READ_WRITE.format(**scale), "prepared", 8)
         bench_pgbench("BI 4-table join c=8", BI_QUERY, "prepared", 8)
-        transfers = 1 if smoke else 5
+        transfers = 1 if smoke else 9
         run(f"stream {scale['rows']} rows", lambda t: stream(t, scale["rows"], tmp),
             transfers, "mb_per_s")
         # As a tenant-aware application sends it (like the BI query): PostgreSQL does the same
