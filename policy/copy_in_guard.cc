@@ -1,6 +1,7 @@
 // COPY FROM STDIN row checking.
 #include "policy/copy_in_guard.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "protocol/sqlstate.h"
@@ -72,6 +73,9 @@ std::size_t CopyInGuard::rowEnd(std::string_view input, std::size_t from) const 
   if (!spec_.csv) {
     // In text format a data newline is always escaped as \n, so a raw '\n' ends the row;
     // but "\<newline>" is a backslash-escaped newline, which PostgreSQL also accepts.
+    const std::size_t newline = input.find('\n', from);
+    if (newline == std::string_view::npos) return newline;
+    if (input.substr(from, newline - from).find('\\') == std::string_view::npos) return newline;
     for (std::size_t i = from; i < input.size(); ++i) {
       if (input[i] == '\\') {
         ++i;
@@ -120,7 +124,19 @@ std::expected<void, protocol::PgError> CopyInGuard::row(std::string_view line, s
   bool tenant_quoted = false;
   std::size_t start = 0;
   bool quoted = false, field_quoted = false;
-  for (std::size_t i = 0; i <= body.size(); ++i) {
+  // A text row without backslashes: every delimiter separates fields.
+  const bool plain = !spec_.csv && body.find('\\') == std::string_view::npos;
+  if (plain) {
+    for (std::size_t i = 0;;) {
+      const std::size_t end = std::min(body.find(spec_.delimiter, i), body.size());
+      if (fields == spec_.tenant_index) tenant_field = body.substr(i, end - i);
+      ++fields;
+      if (end == body.size()) break;
+      i = end + 1;
+    }
+    start = body.size() + 1;  // nothing left for the split below
+  }
+  for (std::size_t i = start; i <= body.size(); ++i) {
     if (i == body.size() || (!quoted && body[i] == spec_.delimiter)) {
       if (spec_.csv && quoted) return std::unexpected(rowError(rows_, "unterminated quoted field"));
       if (fields == spec_.tenant_index) {

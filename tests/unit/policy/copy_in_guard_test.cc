@@ -65,6 +65,19 @@ TEST(CopyInGuardTest, TextEscapedSpellingsOfATenantDoNotPass) {
   EXPECT_TRUE(run(textSpec(2, 0), "acme\tx\\ty\n", 100));
 }
 
+TEST(CopyInGuardTest, TextFieldsAreCountedWithOrWithoutEscapes) {
+  // Plain rows and rows with backslashes are split alike: an empty last field counts, an
+  // escaped delimiter does not, and a backslash before a raw newline keeps the row going.
+  for (std::size_t step : {1u, 3u, 100u}) {
+    EXPECT_TRUE(run(textSpec(3, 1), "1\tacme\t\n", step)) << step;
+    EXPECT_TRUE(run(textSpec(3, 1), "1\tacme\ta\\\tb\n", step)) << step;
+    EXPECT_FALSE(run(textSpec(3, 1), "1\tacme\t\t\n", step)) << step;
+    auto out = run(textSpec(3, 1), "1\tacme\tline\\\nnext\n2\tacme\tx\n", step);
+    ASSERT_TRUE(out) << step;
+    EXPECT_EQ(*out, "1\tacme\tline\\\nnext\n2\tacme\tx\n") << step;
+  }
+}
+
 TEST(CopyInGuardTest, TextNullTenantIsRefused) {
   auto out = run(textSpec(2, 1), "1\t\\N\n", 100);
   ASSERT_FALSE(out);
