@@ -334,6 +334,7 @@ void ClientSession::onLoginDeadline() {
 // closed without a word, as PostgreSQL does; after it, the client learns why (57014).
 awaitable<void> ClientSession::endTimedOutLogin(
     const std::optional<protocol::StartupPacket>& startup) {
+  state_->metrics.loginTimedOut();
   const auto limit = std::to_string(state_->config.login_timeout_ms) + " ms";
   if (!startup) {
     logLine(LogLevel::kWarn, "session " + std::to_string(id_) + " (" + client_address_ +

@@ -44,6 +44,8 @@ Metrics::Metrics()
                                      "SCRAM authentications of policy users, by result.")),
       auth_ok_(authentications_.Add({{"result", "ok"}})),
       auth_fail_(authentications_.Add({{"result", "fail"}})),
+      login_timeouts_(counter(*registry_, "tenantwall_login_timeouts_total",
+                              "Clients closed for not logging in within limits.login_timeout_ms.")),
       statements_(counterFamily(*registry_, "tenantwall_statements_total",
                                 "Statements analysed, by decision.")),
       allowed_(statements_.Add({{"decision", "allow"}})),
@@ -103,6 +105,8 @@ void Metrics::sessionStarted() {
 void Metrics::sessionEnded() { connections_.Decrement(); }
 
 void Metrics::authenticated(bool ok) { (ok ? auth_ok_ : auth_fail_).Increment(); }
+
+void Metrics::loginTimedOut() { login_timeouts_.Increment(); }
 
 void Metrics::decided(bool allowed, const std::vector<std::string>& kinds, double seconds) {
   (allowed ? allowed_ : denied_).Increment();

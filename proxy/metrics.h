@@ -49,6 +49,8 @@ class Metrics {
   void sessionStarted();
   void sessionEnded();
   void authenticated(bool ok);
+  // A client closed for not completing its login within limits.login_timeout_ms.
+  void loginTimedOut();
   // One analysed statement: its decision, the kinds it holds (allowed ones), how long it took.
   void decided(bool allowed, const std::vector<std::string>& kinds, double seconds);
   // A statement or message refused with this SQLSTATE (by the policy or the protocol rules).
@@ -78,6 +80,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& authentications_;
   prometheus::Counter& auth_ok_;
   prometheus::Counter& auth_fail_;
+  prometheus::Counter& login_timeouts_;
   prometheus::Family<prometheus::Counter>& statements_;
   prometheus::Counter& allowed_;
   prometheus::Counter& denied_;

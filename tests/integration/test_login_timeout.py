@@ -2,35 +2,26 @@
 authenticated (silent, dribbling its start-up packet, or stopping halfway through SCRAM) is
 closed at the deadline, told why once it has sent a start-up packet, audited, and frees its
 connection slot; an authenticated session is not touched by the deadline."""
-import json
 import time
 
 import pytest
 
-import harness
+import admin_helpers
 import wire
 from checks import run, wait_for
 
 TIMEOUT_MS = 1000
-
-
-class AuditedProxy(harness.Proxy):
-    def config_text(self) -> str:
-        return super().config_text() + "audit:\n  path: audit.jsonl\n"
-
-    def audit_events(self) -> list[dict]:
-        path = self.tmp / "audit.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+TIMEOUTS = "tenantwall_login_timeouts_total"
 
 
 @pytest.fixture
 def start_proxy(pg):
     started = []
 
-    def start(**limits) -> AuditedProxy:
-        px = AuditedProxy(pg, limits={"login_timeout_ms": TIMEOUT_MS, **limits})
+    def start(**limits) -> admin_helpers.AdminProxy:
+        px = admin_helpers.start(pg, limits={"login_timeout_ms": TIMEOUT_MS, **limits})
         started.append(px)
-        return px.start()
+        return px
 
     yield start
     for px in started:
@@ -59,6 +50,7 @@ def test_silent_client_is_closed_without_a_word(start_proxy):
     assert_near_deadline(elapsed, "a client that sent nothing")
     wait_for(lambda: f"no start-up packet within {TIMEOUT_MS} ms" in px.output,
              "the proxy's log line on the closed connection")
+    assert px.metrics(TIMEOUTS) == {TIMEOUTS: 1.0}
 
 
 def test_dribbled_startup_packet_is_cut_off(start_proxy):
@@ -102,6 +94,9 @@ def test_stalled_scram_gets_57014_and_an_audit_event(start_proxy, stop):
     assert [(e["decision"], e.get("user"), e.get("sqlstate")) for e in events] == [
         ("fail", "alice", "57014")], events
     assert "login_timeout_ms" in events[0].get("reason", ""), events[0]
+    assert px.metrics(TIMEOUTS) == {TIMEOUTS: 1.0}
+    assert px.metrics('tenantwall_authentications_total{result="fail"}') == {
+        'tenantwall_authentications_total{result="fail"}': 1.0}
 
 
 def test_authenticated_session_outlives_the_deadline(start_proxy):
@@ -124,6 +119,7 @@ def test_authenticated_session_outlives_the_deadline(start_proxy):
     bob = px.connect("bob")
     bob.close()
     assert "timed out" not in px.output and "no start-up packet" not in px.output, px.output[-3000:]
+    assert px.metrics(TIMEOUTS) == {TIMEOUTS: 0.0}
 
 
 def test_stalled_clients_free_their_connection_slots(start_proxy):

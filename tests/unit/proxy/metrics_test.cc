@@ -18,11 +18,12 @@ TEST(MetricsTest, FreshRegistryRendersEveryUnlabelledFamily) {
   const std::string text = metrics.render({});
   for (const char* name :
        {"tenantwall_client_connections", "tenantwall_client_connections_total",
-        "tenantwall_authentications_total", "tenantwall_statements_total",
-        "tenantwall_decision_duration_seconds", "tenantwall_decision_cache_hits_total",
-        "tenantwall_decision_cache_misses_total", "tenantwall_backend_connections",
-        "tenantwall_backend_connect_failures_total", "tenantwall_policy_reloads_total",
-        "tenantwall_policy_version", "tenantwall_audit_failures_total", "tenantwall_audit_healthy"})
+        "tenantwall_authentications_total", "tenantwall_login_timeouts_total",
+        "tenantwall_statements_total", "tenantwall_decision_duration_seconds",
+        "tenantwall_decision_cache_hits_total", "tenantwall_decision_cache_misses_total",
+        "tenantwall_backend_connections", "tenantwall_backend_connect_failures_total",
+        "tenantwall_policy_reloads_total", "tenantwall_policy_version",
+        "tenantwall_audit_failures_total", "tenantwall_audit_healthy"})
     EXPECT_NE(text.find(std::string("# TYPE ") + name + " "), std::string::npos) << name;
   EXPECT_TRUE(has(text, "tenantwall_statements_total{decision=\"allow\"} 0")) << text;
   EXPECT_TRUE(has(text, "tenantwall_audit_healthy 1")) << text;
@@ -36,6 +37,7 @@ TEST(MetricsTest, CountsMove) {
   metrics.authenticated(true);
   metrics.authenticated(false);
   metrics.authenticated(false);
+  metrics.loginTimedOut();
   metrics.decided(true, {"SELECT"}, 0.0002);
   metrics.decided(true, {"SELECT", "INSERT"}, 0.002);
   metrics.decided(false, {}, 0.001);
@@ -51,6 +53,7 @@ TEST(MetricsTest, CountsMove) {
   EXPECT_TRUE(has(text, "tenantwall_client_connections_total 2")) << text;
   EXPECT_TRUE(has(text, "tenantwall_authentications_total{result=\"ok\"} 1")) << text;
   EXPECT_TRUE(has(text, "tenantwall_authentications_total{result=\"fail\"} 2")) << text;
+  EXPECT_TRUE(has(text, "tenantwall_login_timeouts_total 1")) << text;
   EXPECT_TRUE(has(text, "tenantwall_statements_total{decision=\"allow\"} 2")) << text;
   EXPECT_TRUE(has(text, "tenantwall_statements_total{decision=\"deny\"} 1")) << text;
   EXPECT_TRUE(has(text, "tenantwall_statement_kinds_total{kind=\"SELECT\"} 2")) << text;
