@@ -242,6 +242,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // An unnamed statement was parsed and not yet bound: the client may bind it in a later
   // transaction, so its backend stays until it does (or parses another).
   bool unnamed_unbound_ = false;
+  // pool.mode transaction: the client's unnamed statement was parsed on the backend it holds
+  // now. Bound or described on a later one, it is parsed there first (ensureUnnamed).
+  bool unnamed_on_backend_ = false;
+  void ensureUnnamed(const ClientStatement& statement);
   // pool.mode transaction: named statements under server names (pooled_statements.h), and the
   // Query/Sync messages forwarded and answered (ReadyForQuery), numbering the batches.
   PooledStatements pooled_;
@@ -814,9 +818,9 @@ bool ClientSession::detach() {
   // A cancel on its way to this backend must not reach the next client's query.
   if (!state_->cancel_keys.retarget(client_key_.pid, BackendKey{})) return false;
   // PostgreSQL dropped the portals at the end of the transaction; the unnamed statement stays
-  // in the backend, which the client will not have next time.
+  // in the backend, which the client will not have next time (ensureUnnamed).
   portals_.clear();
-  statements_.erase(std::string());
+  unnamed_on_backend_ = false;
   pooled_.detached();
   backend_reader_.reset();
   state_->pool.release(forwarded_, std::move(*backend_));
@@ -1063,6 +1067,7 @@ Handled ClientSession::onParse(std::string_view body) {
   } else {
     if (tracking()) pooled_.expect('1', batches_sent_);
     protocol::appendParse(to_backend_, parse->statement, decision->sql, parse->param_types);
+    if (unnamed) unnamed_on_backend_ = true;
   }
   statements_.insert_or_assign(std::string(parse->statement), std::move(statement));
   return {};
@@ -1101,9 +1106,20 @@ Handled ClientSession::onBind(std::string_view body) {
     pooled_.ensure(statement->second, backend_->prepared, to_backend_, batches_sent_);
     appendRenamed(body, bind->statement, statement->second.server_name);
   } else {
+    if (renaming()) ensureUnnamed(statement->second);
     to_backend_.append(current_frame_);
   }
   return {};
+}
+
+void ClientSession::ensureUnnamed(const ClientStatement& statement) {
+  if (unnamed_on_backend_) return;
+  // The client's own statement as it was parsed (rewritten for its principal then); the
+  // backend's unnamed statement, another client's or none, is replaced. Its answer is not
+  // relayed: the client did not send this Parse.
+  pooled_.expect('1', batches_sent_, true);
+  protocol::appendParse(to_backend_, "", statement.sql, statement.param_types);
+  unnamed_on_backend_ = true;
 }
 
 Handled ClientSession::onDescribe(std::string_view body) {
@@ -1129,6 +1145,7 @@ Handled ClientSession::onDescribe(std::string_view body) {
     pooled_.ensure(named, backend_->prepared, to_backend_, batches_sent_);
     appendRenamed(body, target->name, named.server_name);
   } else {
+    if (renaming() && statement) ensureUnnamed(statements_.find(target->name)->second);
     to_backend_.append(current_frame_);
   }
   return {};

@@ -74,8 +74,8 @@ void PooledStatements::close(const ClientStatement& statement, ServerStatements&
   closeServer(statement.server_name, false, backend, out, batch);
 }
 
-void PooledStatements::expect(char tag, std::uint64_t batch) {
-  pending_.push_back(Pending{tag, batch, false, {}});
+void PooledStatements::expect(char tag, std::uint64_t batch, bool added) {
+  pending_.push_back(Pending{tag, batch, added, {}});
 }
 
 PooledStatements::Answer PooledStatements::complete(char tag) {

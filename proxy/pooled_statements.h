@@ -57,8 +57,8 @@ class PooledStatements {
   void close(const ClientStatement& statement, ServerStatements& backend, std::string& out,
              std::uint64_t batch);
   // Any other Parse ('1') or Close ('3') the session forwards (the unnamed statement, portals),
-  // so that answers stay matched.
-  void expect(char tag, std::uint64_t batch);
+  // so that answers stay matched; `added` when the proxy sent it (its answer is not relayed).
+  void expect(char tag, std::uint64_t batch, bool added = false);
 
   enum class Answer { kRelay, kSwallow, kUnexpected };
   // A ParseComplete ('1') or CloseComplete ('3') from the backend.

@@ -58,6 +58,20 @@ TEST(PooledStatementsTest, AddedParseIsSwallowedAndOwnParseRelayed) {
   EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kUnexpected);
 }
 
+// The unnamed statement's messages are the session's own; their answers stay in order with
+// the rest, relayed unless the proxy added the message.
+TEST(PooledStatementsTest, ExpectedAnswersKeepTheirOrderAndWhoseTheyAre) {
+  PooledStatements pooled;
+  pooled.expect('1', 0, true);  // the proxy re-parses a client's unnamed statement
+  pooled.expect('1', 0);        // the client's own Parse
+  pooled.expect('3', 0);
+  EXPECT_EQ(pooled.complete('3'), PooledStatements::Answer::kUnexpected);
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kSwallow);
+  EXPECT_EQ(pooled.complete('1'), PooledStatements::Answer::kRelay);
+  EXPECT_EQ(pooled.complete('3'), PooledStatements::Answer::kRelay);
+  EXPECT_TRUE(pooled.idle());
+}
+
 TEST(PooledStatementsTest, ParsingAHeldNameClosesItFirst) {
   PooledStatements pooled;
   ServerStatements backend;
