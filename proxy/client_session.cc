@@ -626,7 +626,7 @@ awaitable<void> ClientSession::run() {
   armLoginDeadline(co_await asio::this_coro::executor);
   auto startup = co_await readStartup();
   if (login_timed_out_) {
-    co_await endTimedOutLogin(std::nullopt);
+    co_await endTimedOutLogin(startup);  // a packet that came just as the deadline passed
     co_return;
   }
   if (!startup) co_return;
