@@ -167,7 +167,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void closeIfIdle();
   void refuse(PgError error, bool extended, std::string_view marker_statement = "tw_refusal");
   // The decision for one statement, refused outright while a failed audit log must refuse.
-  std::shared_ptr<const policy::CachedDecision> decideAudited(std::string_view sql);
+  // `policy_version`, when given, receives the version of the snapshot that decided.
+  std::shared_ptr<const policy::CachedDecision> decideAudited(
+      std::string_view sql, std::uint64_t* policy_version = nullptr);
+  // A statement the client prepared under an earlier policy snapshot is decided again before
+  // it runs: unchanged, it goes on; refused now, or rewritten differently (a mask or row rule
+  // the reload added), it is refused until the client prepares it again.
+  std::optional<PgError> staleStatement(ClientStatement& statement, std::string_view name);
   policy::AuditEvent auditEvent(std::string kind, std::string decision) const;
   void audit(policy::AuditEvent event);
   bool relayFrame(const protocol::Frame& frame, std::string_view raw, std::string& out);
@@ -872,9 +878,11 @@ void ClientSession::audit(policy::AuditEvent event) {
   if (state_->audit) state_->audit->record(std::move(event));
 }
 
-std::shared_ptr<const policy::CachedDecision> ClientSession::decideAudited(std::string_view sql) {
+std::shared_ptr<const policy::CachedDecision> ClientSession::decideAudited(
+    std::string_view sql, std::uint64_t* policy_version) {
   // One snapshot for the whole statement, even if a reload lands meanwhile.
   const auto policy = state_->policies.current();
+  if (policy_version) *policy_version = policy->version;
   const auto started = std::chrono::steady_clock::now();
   std::shared_ptr<const policy::CachedDecision> cached;
   AuditLog* log = state_->audit.get();
@@ -1013,7 +1021,8 @@ Handled ClientSession::onParse(std::string_view body) {
     refuseParse(std::move(*wrong_types));
     return {};
   }
-  const auto cached = decideAudited(parse->query);
+  std::uint64_t policy_version = 0;
+  const auto cached = decideAudited(parse->query, &policy_version);
   const policy::Decision& decision = cached->decision;
   if (!decision) {
     refuseParse(decision.error());
@@ -1060,7 +1069,8 @@ Handled ClientSession::onParse(std::string_view body) {
   if (decision->session_state) pinned_ = true;
   if (unnamed) unnamed_unbound_ = true;
   tenant_parameters_.insert_or_assign(std::string(parse->statement), decision->tenant_parameters);
-  ClientStatement statement{std::string(parse->statement), decision->sql, parse->param_types};
+  ClientStatement statement{std::string(parse->statement), decision->sql, parse->param_types,
+                            std::string(parse->query), policy_version};
   if (renaming() && !unnamed) {
     statement.server_name = PooledStatements::serverName(statement.sql, statement.param_types);
     pooled_.parse(statement, true, backend_->prepared, to_backend_, batches_sent_);
@@ -1092,6 +1102,10 @@ Handled ClientSession::onBind(std::string_view body) {
            true);
     return {};
   }
+  if (auto stale = staleStatement(statement->second, bind->statement)) {
+    refuse(std::move(*stale), true);
+    return {};
+  }
   if (const auto it = tenant_parameters_.find(bind->statement); it != tenant_parameters_.end()) {
     if (auto refusal = policy::checkTenantParameters(it->second, bind->formats, bind->values,
                                                      principal_.tenant)) {
@@ -1110,6 +1124,28 @@ Handled ClientSession::onBind(std::string_view body) {
     to_backend_.append(current_frame_);
   }
   return {};
+}
+
+std::optional<PgError> ClientSession::staleStatement(ClientStatement& statement,
+                                                     std::string_view name) {
+  if (statement.policy_version == state_->policies.version()) return std::nullopt;
+  std::uint64_t policy_version = 0;
+  const auto cached = decideAudited(statement.query, &policy_version);
+  const policy::Decision& decision = cached->decision;
+  if (!decision) return decision.error();
+  const auto tenant_parameters = tenant_parameters_.find(name);
+  if (decision->sql == statement.sql && tenant_parameters != tenant_parameters_.end() &&
+      tenant_parameters->second == decision->tenant_parameters) {
+    statement.policy_version = policy_version;
+    return std::nullopt;
+  }
+  // Not replaced in place: the client may hold the old statement's result columns.
+  return protocol::makeError(
+      sqlstate::kFeatureNotSupported,
+      "prepared statement \"" + std::string(name) +
+          "\" was prepared under an earlier tenantwall policy, which changed how it runs",
+      "the policy (or the schema facts it uses) changed since the statement was prepared; "
+      "prepare it again (close it first, or use another name)");
 }
 
 void ClientSession::ensureUnnamed(const ClientStatement& statement) {
@@ -1139,6 +1175,12 @@ Handled ClientSession::onDescribe(std::string_view body) {
                    std::string(target->name) + "\" does not exist"),
            true);
     return {};
+  }
+  if (statement) {
+    if (auto stale = staleStatement(statements_.find(target->name)->second, target->name)) {
+      refuse(std::move(*stale), true);
+      return {};
+    }
   }
   if (renaming() && statement && !target->name.empty()) {
     const ClientStatement& named = statements_.find(target->name)->second;

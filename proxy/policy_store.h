@@ -35,6 +35,8 @@ class PolicyStore {
   explicit PolicyStore(std::string path) : path_(std::move(path)) {}
 
   std::shared_ptr<const policy::Policy> current() const { return current_.load(); }
+  // The current snapshot's version (each snapshot has its own), without taking the snapshot.
+  std::uint64_t version() const { return version_.load(); }
   // Loads and validates the file; on failure the running policy stays and the error is
   // returned (empty string on success).
   std::string reload();

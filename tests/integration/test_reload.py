@@ -7,7 +7,9 @@ import psycopg2
 import pytest
 
 import harness
+import wire
 from checks import wait_for
+from test_protocol_exact import SYNC, Session, bind, execute, parse
 
 
 
@@ -114,3 +116,38 @@ def test_removed_user_cannot_log_in_after_reload(tmp_path, start_proxy):
     wait_for(refused, "carol's login to be refused")
     # Her authenticated session keeps its principal until it ends.
     assert names(carol)[0] == "Alice Anders"
+
+
+def test_statement_prepared_before_a_reload_is_decided_again(tmp_path, start_proxy):
+    """A protocol-level statement keeps the rewrite PostgreSQL parsed; after a reload that
+    changes it (here: names masked) the statement is refused until the client prepares it
+    again, so the new mask reaches it too. One the reload leaves as it was goes on."""
+    policy = tmp_path / "policy.yaml"
+    original = harness.DEFAULT_POLICY.read_text()
+    policy.write_text(original)
+    px = start_proxy(policy=policy)
+    s = Session(px, "alice")
+    by_id = "SELECT name FROM customers ORDER BY id"
+    plain = [("Alice Anders",), ("Arthur Abbott",), ("Amy Adams",)]
+    assert s.run(parse("p1", by_id), parse("p2", "SELECT count(*) FROM customers"),
+                 parse("", by_id), SYNC).tags == "111Z"
+    assert s.run(bind("", "p1"), execute(), SYNC).rows() == plain
+
+    tmp = tmp_path / "policy.yaml.new"
+    tmp.write_text(masked_name_policy(original))
+    os.replace(tmp, policy)
+    wait_for(lambda: "policy reloaded" in px.output, "the reload in the log")
+
+    r = s.run(bind("", "p2"), execute(), SYNC)
+    assert r.rows() == [("3",)] and not r.codes, str(r)
+    for name in ("p1", ""):
+        r = s.run(bind("", name), execute(), SYNC)
+        assert r.codes == ["0A000"] and r.ready == "I" and not r.rows(), str(r)
+        assert "earlier tenantwall policy" in r.errors[0].text, str(r)
+    r = s.run(wire.message(b"D", b"Sp1\0"), SYNC)
+    assert r.codes == ["0A000"], str(r)
+    # Prepared again, under the policy now in force.
+    r = s.run(wire.message(b"C", b"Sp1\0"), parse("p1", by_id), bind("", "p1"), execute(), SYNC)
+    assert r.rows() == [("***",)] * 3 and not r.codes, str(r)
+    r = s.run(parse("", by_id), bind(), execute(), SYNC)
+    assert r.rows() == [("***",)] * 3 and not r.codes, str(r)
