@@ -1139,9 +1139,10 @@ std::optional<PgError> ClientSession::staleStatement(ClientStatement& statement,
     statement.policy_version = policy_version;
     return std::nullopt;
   }
-  // Not replaced in place: the client may hold the old statement's result columns.
+  // Not replaced in place: the client may hold the old statement's result columns. 26000, as
+  // for a statement that is gone: pgJDBC then prepares it again by itself.
   return protocol::makeError(
-      sqlstate::kFeatureNotSupported,
+      sqlstate::kInvalidSqlStatementName,
       "prepared statement \"" + std::string(name) +
           "\" was prepared under an earlier tenantwall policy, which changed how it runs",
       "the policy (or the schema facts it uses) changed since the statement was prepared; "

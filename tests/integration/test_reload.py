@@ -1,7 +1,10 @@
 """Live policy reload: a changed file takes effect for new statements without dropping sessions;
 an invalid file keeps the running policy; a Kubernetes ConfigMap symlink swap is picked up."""
 import os
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -142,12 +145,50 @@ def test_statement_prepared_before_a_reload_is_decided_again(tmp_path, start_pro
     assert r.rows() == [("3",)] and not r.codes, str(r)
     for name in ("p1", ""):
         r = s.run(bind("", name), execute(), SYNC)
-        assert r.codes == ["0A000"] and r.ready == "I" and not r.rows(), str(r)
+        assert r.codes == ["26000"] and r.ready == "I" and not r.rows(), str(r)
         assert "earlier tenantwall policy" in r.errors[0].text, str(r)
     r = s.run(wire.message(b"D", b"Sp1\0"), SYNC)
-    assert r.codes == ["0A000"], str(r)
+    assert r.codes == ["26000"], str(r)
     # Prepared again, under the policy now in force.
     r = s.run(wire.message(b"C", b"Sp1\0"), parse("p1", by_id), bind("", "p1"), execute(), SYNC)
     assert r.rows() == [("***",)] * 3 and not r.codes, str(r)
     r = s.run(parse("", by_id), bind(), execute(), SYNC)
     assert r.rows() == [("***",)] * 3 and not r.codes, str(r)
+
+
+def test_pgjdbc_statement_cache_heals_across_a_reload(tmp_path, start_proxy):
+    """pgJDBC's named server statement from before the reload: the proxy's 26000 makes the
+    driver prepare it again by itself, and every execution after the reload is masked."""
+    driver = Path("/usr/share/java/postgresql.jar")
+    source = Path(__file__).resolve().parent / "clients" / "JdbcReload.java"
+    if not (shutil.which("javac") and driver.exists()):
+        pytest.fail(f"javac or {driver} missing: run scripts/install-deps", pytrace=False)
+    classes = tmp_path / "classes"
+    p = subprocess.run(["javac", "-d", str(classes), str(source)], capture_output=True, text=True,
+                       timeout=180, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    policy = tmp_path / "policy.yaml"
+    original = harness.DEFAULT_POLICY.read_text()
+    policy.write_text(original)
+    px = start_proxy(policy=policy)
+    java = subprocess.Popen(["java", "-cp", f"{classes}:{driver}", "JdbcReload", str(px.port),
+                             "alice", harness.USERS["alice"][0]],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in java.stdout:
+            if line.startswith("READY"):
+                tmp = tmp_path / "policy.yaml.new"
+                tmp.write_text(masked_name_policy(original))
+                os.replace(tmp, policy)
+                wait_for(lambda: "policy reloaded" in px.output, "the reload in the log")
+                java.stdin.write("go\n")
+                java.stdin.flush()
+                continue
+            lines.append(line.rstrip("\n"))
+        assert java.wait(timeout=60) == 0
+    finally:
+        if java.poll() is None:
+            java.kill()
+    assert lines == ["before ok Alice Anders,Arthur Abbott,Amy Adams,"] * 3 + \
+        ["after ok ***,***,***,"] * 3, lines
