@@ -1169,7 +1169,12 @@ Handled ClientSession::onDescribe(std::string_view body) {
       return {};
     }
   }
-  if (!(statement ? statements_.contains(target->name) : portals_.contains(target->name))) {
+  // The statement described, looked up once (null for a portal, or a name not known).
+  ClientStatement* described = nullptr;
+  if (statement) {
+    if (auto it = statements_.find(target->name); it != statements_.end()) described = &it->second;
+  }
+  if (statement ? !described : !portals_.contains(target->name)) {
     refuse(protocol::makeError(
                statement ? sqlstate::kInvalidSqlStatementName : sqlstate::kInvalidCursorName,
                std::string(statement ? "prepared statement \"" : "portal \"") +
@@ -1177,18 +1182,17 @@ Handled ClientSession::onDescribe(std::string_view body) {
            true);
     return {};
   }
-  if (statement) {
-    if (auto stale = staleStatement(statements_.find(target->name)->second, target->name)) {
+  if (described) {
+    if (auto stale = staleStatement(*described, target->name)) {
       refuse(std::move(*stale), true);
       return {};
     }
   }
-  if (renaming() && statement && !target->name.empty()) {
-    const ClientStatement& named = statements_.find(target->name)->second;
-    pooled_.ensure(named, backend_->prepared, to_backend_, batches_sent_);
-    appendRenamed(body, target->name, named.server_name);
+  if (renaming() && described && !target->name.empty()) {
+    pooled_.ensure(*described, backend_->prepared, to_backend_, batches_sent_);
+    appendRenamed(body, target->name, described->server_name);
   } else {
-    if (renaming() && statement) ensureUnnamed(statements_.find(target->name)->second);
+    if (renaming() && described) ensureUnnamed(*described);
     to_backend_.append(current_frame_);
   }
   return {};
