@@ -100,6 +100,12 @@ std::expected<std::string, PgError> portal(pg_query::Node& statement, Context&) 
   return "CLOSE";
 }
 
+// As PostgreSQL words it for a name no statement has: to the client, tenantwall's are not there.
+PgError noSuchStatement(std::string_view name) {
+  return protocol::makeError(sqlstate::kInvalidSqlStatementName,
+                             "prepared statement \"" + std::string(name) + "\" does not exist");
+}
+
 // PREPARE name [(types)] AS <statement>: the body is rewritten as if it ran directly.
 std::expected<std::string, PgError> prepare(pg_query::Node& statement, Context& context) {
   auto& prepared = *statement.mutable_prepare_stmt();
@@ -108,6 +114,7 @@ std::expected<std::string, PgError> prepare(pg_query::Node& statement, Context& 
     if (auto s = sql::qualifyType(*type.mutable_type_name()); !s) return std::unexpected(s.error());
   }
   if (!prepared.has_query()) return std::unexpected(sql::unsupportedNode("PrepareStmt"));
+  if (auto reserved = checkPreparedName(prepared.name())) return std::unexpected(*reserved);
   const bool written_before = context.tenant_parameter_written;
   auto inner = dispatchNested(*prepared.mutable_query(), context,
                               {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"}, "PREPARE");
@@ -128,6 +135,8 @@ std::expected<std::string, PgError> prepare(pg_query::Node& statement, Context& 
 // EXECUTE name(args): the arguments are expressions like any in a select list.
 std::expected<std::string, PgError> execute(pg_query::Node& statement, Context& context) {
   auto& run = *statement.mutable_execute_stmt();
+  if (run.name().starts_with(kReservedStatementPrefix))
+    return std::unexpected(noSuchStatement(run.name()));
   auto rewritten =
       sql::rewriteExpressions(*run.mutable_params(), context.principal, context.policy);
   if (!rewritten) return std::unexpected(rewritten.error());
@@ -135,7 +144,12 @@ std::expected<std::string, PgError> execute(pg_query::Node& statement, Context& 
   return "EXECUTE";
 }
 
-std::expected<std::string, PgError> deallocate(pg_query::Node&, Context&) { return "DEALLOCATE"; }
+// DEALLOCATE ALL (no name) is the client's to run: the proxy closes its own statements first.
+std::expected<std::string, PgError> deallocate(pg_query::Node& statement, Context&) {
+  const std::string& name = statement.deallocate_stmt().name();
+  if (name.starts_with(kReservedStatementPrefix)) return std::unexpected(noSuchStatement(name));
+  return "DEALLOCATE";
+}
 
 PgError explainRefused(std::string message, std::string hint) {
   return protocol::makeError(sqlstate::kInsufficientPrivilege, std::move(message), std::move(hint));
@@ -359,6 +373,14 @@ std::optional<protocol::PgError> checkExtendedProtocol(const Allowed& allowed) {
       "EXPLAIN ANALYZE is supported through the simple query protocol only under tenantwall",
       "send it as a simple query (psql and psycopg2 do; with pgJDBC use preferQueryMode=simple): "
       "tenantwall rewrites the plan PostgreSQL returns, and can do so only for a simple query");
+}
+
+std::optional<protocol::PgError> checkPreparedName(std::string_view name) {
+  if (!name.starts_with(kReservedStatementPrefix)) return std::nullopt;
+  return protocol::makeError(
+      sqlstate::kReservedName,
+      "prepared statement name \"" + std::string(name) + "\" is reserved by tenantwall",
+      "prepared statement names starting with \"tw_\" are tenantwall's own; choose another name");
 }
 
 std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int32_t>& type_oids) {

@@ -75,6 +75,15 @@ std::optional<protocol::PgError> checkExtendedProtocol(const Allowed& allowed);
 // parameter of such a type could tell a hidden relation from a missing one: refused (42501).
 std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int32_t>& type_oids);
 
+// tenantwall's own statements on a database connection are named "tw_..." (the prepared forms
+// of simple queries, pool.mode transaction's renamed statements: decision_cache.h). Their names
+// follow from their rewritten text, tenant included, so a client that could name one could run
+// another tenant's rewrite on a shared connection, or an earlier policy's: a client's prepared
+// statement name (Parse, PREPARE) may not start with "tw_" (42939), and EXECUTE or DEALLOCATE of
+// such a name finds nothing (26000).
+inline constexpr std::string_view kReservedStatementPrefix = "tw_";
+std::optional<protocol::PgError> checkPreparedName(std::string_view name);
+
 // Checks a Bind's values of the parameters listed in Allowed::tenant_parameters: each must be
 // non-NULL and, in text or binary format (the bytes of a text value are the same in both),
 // exactly `tenant`; otherwise 42501, a cross-tenant reference. formats are the Bind's format

@@ -18,6 +18,7 @@ inline constexpr std::string_view kInvalidPassword = "28P01";
 inline constexpr std::string_view kInvalidCursorName = "34000";
 inline constexpr std::string_view kSyntaxError = "42601";
 inline constexpr std::string_view kInsufficientPrivilege = "42501";
+inline constexpr std::string_view kReservedName = "42939";
 inline constexpr std::string_view kUndefinedTable = "42P01";
 inline constexpr std::string_view kUndefinedFunction = "42883";
 inline constexpr std::string_view kProgramLimitExceeded = "54000";

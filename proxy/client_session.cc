@@ -1017,6 +1017,10 @@ Handled ClientSession::onParse(std::string_view body) {
       return {};
     }
   }
+  if (auto reserved = policy::checkPreparedName(parse->statement)) {
+    refuseParse(std::move(*reserved));
+    return {};
+  }
   if (auto wrong_types = policy::checkParameterTypes(parse->param_types)) {
     refuseParse(std::move(*wrong_types));
     return {};
@@ -1237,6 +1241,12 @@ Handled ClientSession::onClose(std::string_view body) {
     portals_.erase(it);
   }
   if (tracking()) pooled_.expect('3', batches_sent_);
+  // A client's statement is never named "tw_..." (onParse): that name is one of the proxy's
+  // own, which the client closes nothing of, as PostgreSQL does a name it does not know.
+  if (target->kind == 'S' && target->name.starts_with(policy::kReservedStatementPrefix)) {
+    appendRenamed(body, target->name, "tw_none");
+    return {};
+  }
   to_backend_.append(current_frame_);
   return {};
 }

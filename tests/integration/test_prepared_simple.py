@@ -4,11 +4,16 @@ as parameters. The answers stay exactly the tenant's own rows, masked, as with t
 the metrics show the prepared path was taken (and not taken when switched off). Byte-for-byte
 comparisons with PostgreSQL (errors, aborted transactions, DEALLOCATE ALL, the unnamed statement)
 are scenarios in test_protocol_exact.py."""
+import hashlib
+
 import psycopg2
 import pytest
 
 import admin_helpers
+import harness
+import wire
 from checks import mask_email
+from test_pool_transaction import ALICE, NAMES
 from test_protocol_exact import SYNC, Session, bind, execute, parse
 
 PREPARED = "tenantwall_prepared_simple_queries_total"
@@ -110,3 +115,63 @@ def test_deallocate_through_the_extended_protocol_is_refused(proxy):
         assert reply.codes == ["0A000"] and reply.ready == "I", reply
         assert "simple query protocol" in reply.errors[0].text, reply
         s.assert_alive("a refused DEALLOCATE")
+
+
+def server_statement_name(sql: str, types=()) -> str:
+    """The name the proxy gives a server statement (policy::preparedStatementName, whose unit
+    test PreparedFormTest.ServerNamesAreAHashOfTextAndTypes pins this formula)."""
+    key = sql.encode() + b"\0" + b"".join(f"{t},".encode() for t in types)
+    return "tw_" + hashlib.sha256(key).hexdigest()[:32]
+
+
+def last_service_query(pg, like: str) -> str:
+    texts = [r[0] for r in pg.query(
+        "SELECT query FROM pg_stat_activity WHERE usename = %s AND query LIKE %s",
+        (harness.SERVICE_ROLE, like))]
+    assert len(texts) == 1, texts
+    return texts[0]
+
+
+@pytest.mark.parametrize("pool", ["mode: session, size: 1", "mode: transaction, size: 1"])
+def test_the_proxys_statements_cannot_be_named(pg, world, proxies, pool):
+    # The proxy's statements on a connection are named from their rewritten text, tenant
+    # included. In pool.mode transaction every client shares that connection: bob, knowing the
+    # text, could once EXECUTE alice's statement and read acme's rows. In either mode a client
+    # naming one could run an earlier policy's rewrite, or drop it under the proxy.
+    px = admin_helpers.start(pg, pool=pool)
+    proxies.append(px)
+    own = [c["id"] for c in world.customers_of("acme")]
+    alice = Session(px, "alice")
+    point = "SELECT name FROM customers WHERE id = {}"
+    for customer_id in own[:2]:
+        assert alice.query(point.format(customer_id)).tags == "TDCZ"
+    form = server_statement_name(last_service_query(pg, "%customers.id OPERATOR(pg_catalog.=) $1%"),
+                                 (23,))
+    assert alice.run(parse("s1", NAMES), bind("", "s1"), execute(), SYNC).rows() == ALICE
+    named = last_service_query(pg, f"%{NAMES[len('SELECT name FROM '):]}%")
+    names = [form, server_statement_name(named)] if "transaction" in pool else [form]
+    before = prepared_counts(px)
+    # In session mode the one backend is alice's own; in transaction mode bob shares it.
+    sessions = [alice, Session(px, "bob")] if "transaction" in pool else [alice]
+    for s in sessions:
+        for name in names:
+            for sql in (f"EXECUTE {name}(1)", f"EXECUTE {name}", f"EXPLAIN EXECUTE {name}(1)",
+                        f"EXECUTE {name.upper()}(1)", f"DEALLOCATE {name}"):
+                r = s.query(sql)
+                assert r.codes == ["26000"] and r.raw_rows() == [], (s.user, sql, str(r))
+                assert "does not exist" in r.errors[0].text, str(r)
+            r = s.query(f"PREPARE {name} AS SELECT 1")
+            assert r.codes == ["42939"], str(r)
+            r = s.run(parse(name, "SELECT 1"), SYNC)
+            assert r.codes == ["42939"] and r.ready == "I", str(r)
+            # Closing it closes nothing, as a name the client never made.
+            assert s.run(wire.message(b"C", b"S" + name.encode() + b"\0"), SYNC).tags == "3Z"
+    # alice's statements are still there for her, under the proxy.
+    for customer_id in own[:2]:
+        r = alice.query(point.format(customer_id))
+        assert r.tags == "TDCZ" and len(r.rows()) == 1, str(r)
+    assert alice.run(bind("", "s1"), execute(), SYNC).rows() == ALICE
+    after = prepared_counts(px)
+    assert after["reused"] - before["reused"] == 2 and after["parsed"] == before["parsed"], after
+    for s in sessions:
+        s.close()

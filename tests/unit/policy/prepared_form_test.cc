@@ -47,6 +47,13 @@ TEST(PreparedFormTest, PointLookupRunsAsAParameterisedStatement) {
   EXPECT_EQ(first->parameters, std::vector<std::string>{"41"});
 }
 
+// tests/integration/test_prepared_simple.py computes these names the same way to show a client
+// cannot run the proxy's statements: a change here must change it there.
+TEST(PreparedFormTest, ServerNamesAreAHashOfTextAndTypes) {
+  EXPECT_EQ(preparedStatementName("SELECT 1", {23}), "tw_5de186fea5dc438af0edc2d2e09c19d1");
+  EXPECT_EQ(preparedStatementName("SELECT 1", {}), "tw_85f1ac9983155ca0cd06f4aeddf84049");
+}
+
 TEST(PreparedFormTest, EachTenantHasItsOwnStatement) {
   DecisionCache cache;
   auto alice = second(cache, kAlice, "SELECT name FROM customers WHERE id = 1",
