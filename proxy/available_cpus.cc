@@ -94,7 +94,7 @@ std::optional<unsigned> cgroupCpuQuota(std::string_view self_cgroup, const ReadT
   return lowest;
 }
 
-unsigned autoIoThreads(unsigned cpus) { return std::clamp(cpus / 2, 1u, kMaxAutoIoThreads); }
+unsigned autoIoThreads(unsigned cpus) { return std::clamp(cpus, 1u, kMaxAutoIoThreads); }
 
 unsigned availableCpus() {
   unsigned cpus = CPU_SETSIZE;

@@ -100,12 +100,13 @@ TEST(AvailableCpusTest, NeverMoreThanTheAffinityMask) {
   EXPECT_LE(cpus, static_cast<unsigned>(CPU_COUNT(&set)));
 }
 
-TEST(AvailableCpusTest, AutoIoThreadsTakeHalfTheCpusWithinBounds) {
+TEST(AvailableCpusTest, AutoIoThreadsAreOnePerCpuWithinBounds) {
+  EXPECT_EQ(autoIoThreads(0), 1u);
   EXPECT_EQ(autoIoThreads(1), 1u);
-  EXPECT_EQ(autoIoThreads(2), 1u);
-  EXPECT_EQ(autoIoThreads(3), 1u);
-  EXPECT_EQ(autoIoThreads(4), 2u);
-  EXPECT_EQ(autoIoThreads(9), 4u);
+  EXPECT_EQ(autoIoThreads(2), 2u);
+  EXPECT_EQ(autoIoThreads(3), 3u);
+  EXPECT_EQ(autoIoThreads(16), 16u);
+  EXPECT_EQ(autoIoThreads(17), kMaxAutoIoThreads);
   EXPECT_EQ(autoIoThreads(32), kMaxAutoIoThreads);
   EXPECT_EQ(autoIoThreads(1024), kMaxAutoIoThreads);
 }
