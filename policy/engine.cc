@@ -129,25 +129,27 @@ std::expected<std::string, PgError> prepare(pg_query::Node& statement, Context& 
         "tenant), or use the extended protocol, whose Bind values tenantwall checks"));
   }
   context.allowed.session_state = true;
+  context.allowed.prepared_names.push_back(prepared.name());
   return "PREPARE";
 }
 
 // EXECUTE name(args): the arguments are expressions like any in a select list.
 std::expected<std::string, PgError> execute(pg_query::Node& statement, Context& context) {
   auto& run = *statement.mutable_execute_stmt();
-  if (run.name().starts_with(kReservedStatementPrefix))
-    return std::unexpected(noSuchStatement(run.name()));
+  if (isReservedStatementName(run.name())) return std::unexpected(noSuchStatement(run.name()));
   auto rewritten =
       sql::rewriteExpressions(*run.mutable_params(), context.principal, context.policy);
   if (!rewritten) return std::unexpected(rewritten.error());
   noteRelations(context, std::move(rewritten->relations));
+  context.allowed.executed_names.push_back(run.name());
   return "EXECUTE";
 }
 
 // DEALLOCATE ALL (no name) is the client's to run: the proxy closes its own statements first.
-std::expected<std::string, PgError> deallocate(pg_query::Node& statement, Context&) {
+std::expected<std::string, PgError> deallocate(pg_query::Node& statement, Context& context) {
   const std::string& name = statement.deallocate_stmt().name();
-  if (name.starts_with(kReservedStatementPrefix)) return std::unexpected(noSuchStatement(name));
+  if (isReservedStatementName(name)) return std::unexpected(noSuchStatement(name));
+  context.allowed.deallocated_names.push_back(name);
   return "DEALLOCATE";
 }
 
@@ -375,12 +377,21 @@ std::optional<protocol::PgError> checkExtendedProtocol(const Allowed& allowed) {
       "tenantwall rewrites the plan PostgreSQL returns, and can do so only for a simple query");
 }
 
+bool isReservedStatementName(std::string_view name) {
+  constexpr std::string_view kPrefix = "tw_";
+  constexpr std::size_t kHexDigits = 32;
+  if (name.size() != kPrefix.size() + kHexDigits || !name.starts_with(kPrefix)) return false;
+  return std::ranges::all_of(name.substr(kPrefix.size()), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
 std::optional<protocol::PgError> checkPreparedName(std::string_view name) {
-  if (!name.starts_with(kReservedStatementPrefix)) return std::nullopt;
+  if (!isReservedStatementName(name)) return std::nullopt;
   return protocol::makeError(
       sqlstate::kReservedName,
       "prepared statement name \"" + std::string(name) + "\" is reserved by tenantwall",
-      "prepared statement names starting with \"tw_\" are tenantwall's own; choose another name");
+      "names of \"tw_\" and 32 hex digits are tenantwall's own statements; choose another name");
 }
 
 std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int32_t>& type_oids) {

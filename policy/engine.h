@@ -57,6 +57,14 @@ struct Allowed {
   // without LOCAL, PREPARE, DECLARE ... WITH HOLD): with pool.mode transaction the proxy keeps
   // this client's backend connection to itself until it disconnects.
   bool session_state = false;
+
+  // SQL-level prepared statements the string names, in statement order: PREPARE's, EXECUTE's
+  // (EXPLAIN EXECUTE's too) and DEALLOCATE's ("" for DEALLOCATE ALL). A statement PREPAREd under
+  // one policy keeps that policy's rewrite in PostgreSQL: the proxy checks it again at EXECUTE
+  // after a reload, and forgets it once a DEALLOCATE succeeds.
+  std::vector<std::string> prepared_names;
+  std::vector<std::string> executed_names;
+  std::vector<std::string> deallocated_names;
 };
 
 // Either the SQL to forward, or the refusal with SQLSTATE, message and hint.
@@ -75,14 +83,17 @@ std::optional<protocol::PgError> checkExtendedProtocol(const Allowed& allowed);
 // parameter of such a type could tell a hidden relation from a missing one: refused (42501).
 std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int32_t>& type_oids);
 
-// tenantwall's own statements on a database connection are named "tw_..." (the prepared forms
-// of simple queries, pool.mode transaction's renamed statements: decision_cache.h). Their names
-// follow from their rewritten text, tenant included, so a client that could name one could run
-// another tenant's rewrite on a shared connection, or an earlier policy's: a client's prepared
-// statement name (Parse, PREPARE) may not start with "tw_" (42939), and EXECUTE or DEALLOCATE of
-// such a name finds nothing (26000).
-inline constexpr std::string_view kReservedStatementPrefix = "tw_";
+// tenantwall's own statements on a database connection are named "tw_" and 32 lower-case hex
+// digits (the prepared forms of simple queries, pool.mode transaction's renamed statements:
+// decision_cache.h). Their names follow from their rewritten text, tenant included, so a
+// client that could name one could run another tenant's rewrite on a shared connection, or an
+// earlier policy's: a client's prepared statement (Parse, PREPARE) may not have such a name
+// (42939), and EXECUTE or DEALLOCATE of one finds nothing (26000). Other names, "tw_" ones too,
+// are the client's.
+bool isReservedStatementName(std::string_view name);
 std::optional<protocol::PgError> checkPreparedName(std::string_view name);
+// A reserved name no statement has: what a client's Close of a reserved name closes.
+inline constexpr std::string_view kNoStatementName = "tw_00000000000000000000000000000000";
 
 // Checks a Bind's values of the parameters listed in Allowed::tenant_parameters: each must be
 // non-NULL and, in text or binary format (the bytes of a text value are the same in both),

@@ -29,6 +29,7 @@
 #include "proxy/log.h"
 #include "proxy/pooled_statements.h"
 #include "proxy/refusal_book.h"
+#include "proxy/sql_prepared.h"
 #include "proxy/startup_params.h"
 #include "proxy/tcp_options.h"
 
@@ -174,6 +175,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // it runs: unchanged, it goes on; refused now, or rewritten differently (a mask or row rule
   // the reload added), it is refused until the client prepares it again.
   std::optional<PgError> staleStatement(ClientStatement& statement, std::string_view name);
+  // The same for SQL-level PREPARE and EXECUTE (sql_prepared.h): an EXECUTE of a statement
+  // whose rewrite a reload changed is refused (26000); PREPAREs are remembered (54000 when
+  // there are too many).
+  std::optional<PgError> checkSqlPrepared(std::string_view query, const policy::Allowed& allowed,
+                                          std::uint64_t policy_version);
+  std::optional<PgError> staleExecutes(const std::vector<std::string>& names);
   policy::AuditEvent auditEvent(std::string kind, std::string decision) const;
   void audit(policy::AuditEvent event);
   bool relayFrame(const protocol::Frame& frame, std::string_view raw, std::string& out);
@@ -214,6 +221,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Per statement: parameters whose bound value must be the principal's tenant (checked at Bind).
   std::map<std::string, std::vector<int>, std::less<>> tenant_parameters_;
   std::set<std::string, std::less<>> portals_;
+  SqlPreparedStatements sql_prepared_;
   bool discarding_ = false;  // an extended-protocol message was refused: skip until Sync
   // What each answer still to come may hold: one entry per Query or Sync forwarded, each
   // answer ending with one ReadyForQuery.
@@ -226,6 +234,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     // A simple Query sent as its prepared form (Bind, Describe, Execute, Sync): the
     // BindComplete and NoData the client did not ask for are not relayed.
     bool prepared_query = false;
+    // DEALLOCATEs in the Query ("" for ALL), in order: each CommandComplete "DEALLOCATE"
+    // answers the next, and the statements prepared before `deallocation_mark` are gone.
+    std::vector<std::string> deallocations;
+    std::uint64_t deallocation_mark = 0;
   };
   std::deque<Expected> answers_;
   std::optional<policy::CopyInGuard> copy_in_;  // rows of a COPY FROM STDIN being checked
@@ -939,10 +951,16 @@ Handled ClientSession::onQuery(std::string_view body) {
     portals_.erase(std::string());
     unnamed_unbound_ = false;
   }
-  const auto cached = decideAudited(*sql);
+  std::uint64_t policy_version = 0;
+  const auto cached = decideAudited(*sql, &policy_version);
   const policy::Decision& decision = cached->decision;
   if (!decision) {
     refuse(decision.error(), false);
+    return {};
+  }
+  const std::uint64_t deallocation_mark = sql_prepared_.nextSequence();
+  if (auto refusal = checkSqlPrepared(*sql, *decision, policy_version)) {
+    refuse(std::move(*refusal), false);
     return {};
   }
   if (decision->session_state) pinned_ = true;
@@ -969,6 +987,10 @@ Handled ClientSession::onQuery(std::string_view body) {
       if (kind == "COPY") expected.copy = CopyAllowed::kOut;
   }
   if (decision->render_plan) expected.plan.emplace(*decision->render_plan);
+  if (!decision->deallocated_names.empty()) {
+    expected.deallocations = decision->deallocated_names;
+    expected.deallocation_mark = deallocation_mark;
+  }
   answers_.push_back(std::move(expected));
   ++batches_sent_;
   return {};
@@ -1040,9 +1062,10 @@ Handled ClientSession::onParse(std::string_view body) {
       return {};
     }
   }
-  if (tracking() && dropsServerStatements(*decision)) {
+  if (dropsServerStatements(*decision)) {
     // It would drop the proxy's own statements on this connection at some later Execute; as a
-    // simple query it closes them first (onQuery).
+    // simple query it closes them first, and its answer shows which statements are gone
+    // (onQuery).
     refuseParse(protocol::makeError(
         sqlstate::kFeatureNotSupported,
         "DEALLOCATE is supported through the simple query protocol only",
@@ -1070,11 +1093,16 @@ Handled ClientSession::onParse(std::string_view body) {
         "42P05", "prepared statement \"" + std::string(parse->statement) + "\" already exists"));
     return {};
   }
+  if (auto refusal = checkSqlPrepared(parse->query, *decision, policy_version)) {
+    refuseParse(std::move(*refusal));
+    return {};
+  }
   if (decision->session_state) pinned_ = true;
   if (unnamed) unnamed_unbound_ = true;
   tenant_parameters_.insert_or_assign(std::string(parse->statement), decision->tenant_parameters);
-  ClientStatement statement{std::string(parse->statement), decision->sql, parse->param_types,
-                            std::string(parse->query), policy_version};
+  ClientStatement statement{
+      std::string(parse->statement), decision->sql,  parse->param_types,
+      std::string(parse->query),     policy_version, decision->executed_names};
   if (renaming() && !unnamed) {
     statement.server_name = PooledStatements::serverName(statement.sql, statement.param_types);
     pooled_.parse(statement, true, backend_->prepared, to_backend_, batches_sent_);
@@ -1109,6 +1137,12 @@ Handled ClientSession::onBind(std::string_view body) {
   if (auto stale = staleStatement(statement->second, bind->statement)) {
     refuse(std::move(*stale), true);
     return {};
+  }
+  if (!statement->second.executes.empty()) {
+    if (auto stale = staleExecutes(statement->second.executes)) {
+      refuse(std::move(*stale), true);
+      return {};
+    }
   }
   if (const auto it = tenant_parameters_.find(bind->statement); it != tenant_parameters_.end()) {
     if (auto refusal = policy::checkTenantParameters(it->second, bind->formats, bind->values,
@@ -1151,6 +1185,38 @@ std::optional<PgError> ClientSession::staleStatement(ClientStatement& statement,
           "\" was prepared under an earlier tenantwall policy, which changed how it runs",
       "the policy (or the schema facts it uses) changed since the statement was prepared; "
       "prepare it again (close it first, or use another name)");
+}
+
+std::optional<PgError> ClientSession::checkSqlPrepared(std::string_view query,
+                                                       const policy::Allowed& allowed,
+                                                       std::uint64_t policy_version) {
+  if (auto stale = staleExecutes(allowed.executed_names)) return stale;
+  if (allowed.prepared_names.empty()) return std::nullopt;
+  if (sql_prepared_.record(query, allowed.sql, allowed.prepared_names, policy_version))
+    return std::nullopt;
+  return protocol::makeError(
+      sqlstate::kProgramLimitExceeded,
+      "too many prepared statements in this session for tenantwall to follow across policy "
+      "reloads",
+      "DEALLOCATE the statements no longer needed (as a simple query), or reconnect");
+}
+
+std::optional<PgError> ClientSession::staleExecutes(const std::vector<std::string>& names) {
+  if (names.empty()) return std::nullopt;
+  const auto stale =
+      sql_prepared_.stale(names, state_->policies.version(),
+                          [this](std::string_view query) -> std::optional<std::string> {
+                            const auto cached = decideAudited(query);
+                            if (!cached->decision) return std::nullopt;
+                            return cached->decision->sql;
+                          });
+  if (!stale) return std::nullopt;
+  return protocol::makeError(
+      sqlstate::kInvalidSqlStatementName,
+      "prepared statement \"" + *stale +
+          "\" was prepared under an earlier tenantwall policy, which changed how it runs",
+      "the policy (or the schema facts it uses) changed since the statement was prepared; "
+      "DEALLOCATE it and PREPARE it again");
 }
 
 void ClientSession::ensureUnnamed(const ClientStatement& statement) {
@@ -1226,9 +1292,9 @@ Handled ClientSession::onClose(std::string_view body) {
   }
   if (target->kind == 'S' && renaming() && !target->name.empty()) {
     // Under the server name; a statement the client never made closes nothing, as in
-    // PostgreSQL (a name no server statement has: "tw_" and fewer than 32 hex digits).
+    // PostgreSQL.
     auto it = statements_.find(target->name);
-    const ClientStatement none{"tw_none", "", {}};
+    const ClientStatement none{std::string(policy::kNoStatementName), "", {}};
     pooled_.close(it != statements_.end() ? it->second : none, backend_->prepared, to_backend_,
                   batches_sent_);
     if (it != statements_.end()) statements_.erase(it);
@@ -1241,10 +1307,10 @@ Handled ClientSession::onClose(std::string_view body) {
     portals_.erase(it);
   }
   if (tracking()) pooled_.expect('3', batches_sent_);
-  // A client's statement is never named "tw_..." (onParse): that name is one of the proxy's
-  // own, which the client closes nothing of, as PostgreSQL does a name it does not know.
-  if (target->kind == 'S' && target->name.starts_with(policy::kReservedStatementPrefix)) {
-    appendRenamed(body, target->name, "tw_none");
+  // A client's statement never has a reserved name (onParse): that name is one of the
+  // proxy's own, of which the client closes nothing, as of a name PostgreSQL does not know.
+  if (target->kind == 'S' && policy::isReservedStatementName(target->name)) {
+    appendRenamed(body, target->name, policy::kNoStatementName);
     return {};
   }
   to_backend_.append(current_frame_);
@@ -1391,6 +1457,16 @@ bool ClientSession::relayFrame(const protocol::Frame& frame, std::string_view ra
           case PooledStatements::Answer::kRelay:
             break;
         }
+      }
+      out.append(raw);
+      return true;
+    case protocol::btag::kCommandComplete:
+      // Only a DEALLOCATE that ran says so: one that failed left its statement in place.
+      if (!answers_.empty() && !answers_.front().deallocations.empty() &&
+          frame.body.starts_with("DEALLOCATE")) {
+        Expected& answer = answers_.front();
+        sql_prepared_.forget(answer.deallocations.front(), answer.deallocation_mark);
+        answer.deallocations.erase(answer.deallocations.begin());
       }
       out.append(raw);
       return true;

@@ -26,8 +26,9 @@ struct ClientStatement {
   std::string server_name;
   std::string sql;  // as rewritten, what PostgreSQL parses
   std::vector<std::int32_t> param_types;
-  std::string query;                 // as the client sent it
-  std::uint64_t policy_version = 0;  // of the policy snapshot that decided sql
+  std::string query;                  // as the client sent it
+  std::uint64_t policy_version = 0;   // of the policy snapshot that decided sql
+  std::vector<std::string> executes;  // SQL-level statements it EXECUTEs (checked at Bind)
 };
 
 class PooledStatements {

@@ -166,6 +166,11 @@ def test_the_proxys_statements_cannot_be_named(pg, world, proxies, pool):
             assert r.codes == ["42939"] and r.ready == "I", str(r)
             # Closing it closes nothing, as a name the client never made.
             assert s.run(wire.message(b"C", b"S" + name.encode() + b"\0"), SYNC).tags == "3Z"
+    # Other tw_ names are the client's own.
+    r = alice.run(parse("tw_mine", NAMES), bind("", "tw_mine"), execute(), SYNC)
+    assert r.rows() == ALICE and not r.codes, str(r)
+    assert alice.query("PREPARE tw_p AS SELECT 1").codes == []
+    assert alice.query("EXECUTE tw_p").rows() == [(1,)]
     # alice's statements are still there for her, under the proxy.
     for customer_id in own[:2]:
         r = alice.query(point.format(customer_id))

@@ -156,6 +156,65 @@ def test_statement_prepared_before_a_reload_is_decided_again(tmp_path, start_pro
     assert r.rows() == [("***",)] * 3 and not r.codes, str(r)
 
 
+def test_sql_prepare_before_a_reload_is_checked_at_execute(tmp_path, start_proxy):
+    """PostgreSQL keeps the rewrite a SQL-level PREPARE had: after a reload that changes it, an
+    EXECUTE (simple or extended protocol) is refused until the client deallocates it (a
+    DEALLOCATE that failed does not count) and prepares it again; one left as it was goes on."""
+    policy = tmp_path / "policy.yaml"
+    original = harness.DEFAULT_POLICY.read_text()
+    policy.write_text(original)
+    px = start_proxy(policy=policy)
+    s = Session(px, "alice")
+    prepare = "PREPARE by_id AS SELECT name FROM customers ORDER BY id"
+    plain = [("Alice Anders",), ("Arthur Abbott",), ("Amy Adams",)]
+    assert s.query(prepare).codes == []
+    assert s.query("PREPARE counted AS SELECT count(*) FROM customers").codes == []
+    assert s.run(parse("ex", "EXECUTE by_id"), SYNC).tags == "1Z"
+    assert s.query("EXECUTE by_id").rows() == plain
+
+    def reload(text):
+        seen = px.output.count("policy reloaded")
+        tmp = tmp_path / "policy.yaml.new"
+        tmp.write_text(text)
+        os.replace(tmp, policy)
+        wait_for(lambda: px.output.count("policy reloaded") > seen, "the reload in the log")
+
+    def refused(r):
+        assert r.codes == ["26000"] and not r.rows() and r.ready in "IT", str(r)
+        assert "earlier tenantwall policy" in r.errors[0].text, str(r)
+
+    reload(masked_name_policy(original))
+    assert s.query("EXECUTE counted").rows() == [(3,)]
+    refused(s.query("EXECUTE by_id"))
+    refused(s.query("SELECT 1; EXECUTE by_id"))
+    refused(s.run(bind("", "ex"), execute(), SYNC))
+    refused(s.run(parse("", "EXECUTE by_id"), bind(), execute(), SYNC))
+    # PREPARE again while PostgreSQL still holds the old one: it fails there, and the old one
+    # stays refused.
+    assert s.query(prepare).codes == ["42P05"]
+    refused(s.query("EXECUTE by_id"))
+    # A DEALLOCATE that fails (in an aborted transaction) leaves it in place, and refused.
+    assert s.query("BEGIN").ready == "T"
+    assert s.query("SELECT 1 / 0").codes == ["22012"]
+    assert s.query("DEALLOCATE by_id").codes == ["25P02"]
+    assert s.query("ROLLBACK").ready == "I"
+    refused(s.query("EXECUTE by_id"))
+    # Deallocated and prepared again: the policy now in force.
+    assert s.query("DEALLOCATE by_id").codes == []
+    assert s.query(prepare).codes == []
+    assert s.query("EXECUTE by_id").rows() == [("***",)] * 3
+    r = s.run(bind("", "ex"), execute(), SYNC)
+    assert r.rows() == [("***",)] * 3 and not r.codes, str(r)
+    # Back to the original policy; DEALLOCATE ALL and a PREPARE in one string.
+    reload(original)
+    refused(s.query("EXECUTE by_id"))
+    r = s.query(f"DEALLOCATE ALL; {prepare}")
+    assert r.codes == [] and r.completions() == ["DEALLOCATE ALL", "PREPARE"], str(r)
+    assert s.query("EXECUTE by_id").rows() == plain
+    assert s.query("EXECUTE counted").codes == ["26000"]  # gone with DEALLOCATE ALL
+    s.close()
+
+
 def test_pgjdbc_statement_cache_heals_across_a_reload(tmp_path, start_proxy):
     """pgJDBC's named server statement from before the reload: the proxy's 26000 makes the
     driver prepare it again by itself, and every execution after the reload is masked."""

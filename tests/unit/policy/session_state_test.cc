@@ -37,5 +37,25 @@ TEST(SessionStateTest, TransactionScopedStatementsDoNot) {
   EXPECT_FALSE(leavesSessionState("COMMIT"));
 }
 
+// The SQL-level prepared statements a string names, in order, for the proxy to follow them
+// across policy reloads (proxy/sql_prepared.h).
+TEST(SessionStateTest, PreparedStatementNamesAreListedInOrder) {
+  static const auto policy =
+      loadPolicyFile(std::string(TENANTWALL_TEST_DATA) + "/../../../conf/policy.yaml", 1);
+  const Decision decision =
+      decide(kAlice,
+             "PREPARE a AS SELECT name FROM customers; EXECUTE a; DEALLOCATE a; PREPARE \"B\" AS "
+             "SELECT 1; EXPLAIN EXECUTE \"B\"; DEALLOCATE ALL; EXECUTE c(1)",
+             *policy);
+  ASSERT_TRUE(decision.has_value()) << decision.error().message;
+  EXPECT_EQ(decision->prepared_names, (std::vector<std::string>{"a", "B"}));
+  EXPECT_EQ(decision->executed_names, (std::vector<std::string>{"a", "B", "c"}));
+  EXPECT_EQ(decision->deallocated_names, (std::vector<std::string>{"a", ""}));
+  const Decision plain = decide(kAlice, "SELECT name FROM customers", *policy);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_TRUE(plain->prepared_names.empty() && plain->executed_names.empty() &&
+              plain->deallocated_names.empty());
+}
+
 }  // namespace
 }  // namespace tenantwall::policy
