@@ -121,14 +121,28 @@ def test_removed_user_cannot_log_in_after_reload(tmp_path, start_proxy):
     assert names(carol)[0] == "Alice Anders"
 
 
+def proxy_with_own_policy(tmp_path, start_proxy):
+    """A proxy on a copy of the default policy: (proxy, the copy's path, its text)."""
+    policy = tmp_path / "policy.yaml"
+    original = harness.DEFAULT_POLICY.read_text()
+    policy.write_text(original)
+    return start_proxy(policy=policy), policy, original
+
+
+def replace_policy(px, policy, text):
+    """Replaces the policy file atomically and waits until the proxy has reloaded it."""
+    seen = px.output.count("policy reloaded")
+    tmp = policy.with_name(policy.name + ".new")
+    tmp.write_text(text)
+    os.replace(tmp, policy)
+    wait_for(lambda: px.output.count("policy reloaded") > seen, "the reload in the log")
+
+
 def test_statement_prepared_before_a_reload_is_decided_again(tmp_path, start_proxy):
     """A protocol-level statement keeps the rewrite PostgreSQL parsed; after a reload that
     changes it (here: names masked) the statement is refused until the client prepares it
     again, so the new mask reaches it too. One the reload leaves as it was goes on."""
-    policy = tmp_path / "policy.yaml"
-    original = harness.DEFAULT_POLICY.read_text()
-    policy.write_text(original)
-    px = start_proxy(policy=policy)
+    px, policy, original = proxy_with_own_policy(tmp_path, start_proxy)
     s = Session(px, "alice")
     by_id = "SELECT name FROM customers ORDER BY id"
     plain = [("Alice Anders",), ("Arthur Abbott",), ("Amy Adams",)]
@@ -136,10 +150,7 @@ def test_statement_prepared_before_a_reload_is_decided_again(tmp_path, start_pro
                  parse("", by_id), SYNC).tags == "111Z"
     assert s.run(bind("", "p1"), execute(), SYNC).rows() == plain
 
-    tmp = tmp_path / "policy.yaml.new"
-    tmp.write_text(masked_name_policy(original))
-    os.replace(tmp, policy)
-    wait_for(lambda: "policy reloaded" in px.output, "the reload in the log")
+    replace_policy(px, policy, masked_name_policy(original))
 
     r = s.run(bind("", "p2"), execute(), SYNC)
     assert r.rows() == [("3",)] and not r.codes, str(r)
@@ -160,10 +171,7 @@ def test_sql_prepare_before_a_reload_is_checked_at_execute(tmp_path, start_proxy
     """PostgreSQL keeps the rewrite a SQL-level PREPARE had: after a reload that changes it, an
     EXECUTE (simple or extended protocol) is refused until the client deallocates it (a
     DEALLOCATE that failed does not count) and prepares it again; one left as it was goes on."""
-    policy = tmp_path / "policy.yaml"
-    original = harness.DEFAULT_POLICY.read_text()
-    policy.write_text(original)
-    px = start_proxy(policy=policy)
+    px, policy, original = proxy_with_own_policy(tmp_path, start_proxy)
     s = Session(px, "alice")
     prepare = "PREPARE by_id AS SELECT name FROM customers ORDER BY id"
     plain = [("Alice Anders",), ("Arthur Abbott",), ("Amy Adams",)]
@@ -172,18 +180,11 @@ def test_sql_prepare_before_a_reload_is_checked_at_execute(tmp_path, start_proxy
     assert s.run(parse("ex", "EXECUTE by_id"), SYNC).tags == "1Z"
     assert s.query("EXECUTE by_id").rows() == plain
 
-    def reload(text):
-        seen = px.output.count("policy reloaded")
-        tmp = tmp_path / "policy.yaml.new"
-        tmp.write_text(text)
-        os.replace(tmp, policy)
-        wait_for(lambda: px.output.count("policy reloaded") > seen, "the reload in the log")
-
     def refused(r):
         assert r.codes == ["26000"] and not r.rows() and r.ready in "IT", str(r)
         assert "earlier tenantwall policy" in r.errors[0].text, str(r)
 
-    reload(masked_name_policy(original))
+    replace_policy(px, policy, masked_name_policy(original))
     assert s.query("EXECUTE counted").rows() == [(3,)]
     refused(s.query("EXECUTE by_id"))
     refused(s.query("SELECT 1; EXECUTE by_id"))
@@ -206,7 +207,7 @@ def test_sql_prepare_before_a_reload_is_checked_at_execute(tmp_path, start_proxy
     r = s.run(bind("", "ex"), execute(), SYNC)
     assert r.rows() == [("***",)] * 3 and not r.codes, str(r)
     # Back to the original policy; DEALLOCATE ALL and a PREPARE in one string.
-    reload(original)
+    replace_policy(px, policy, original)
     refused(s.query("EXECUTE by_id"))
     r = s.query(f"DEALLOCATE ALL; {prepare}")
     assert r.codes == [] and r.completions() == ["DEALLOCATE ALL", "PREPARE"], str(r)
