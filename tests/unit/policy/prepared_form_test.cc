@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "policy/decision_cache.h"
+#include "policy/engine.h"
 #include "policy/loader.h"
 
 namespace tenantwall::policy {
@@ -52,6 +53,10 @@ TEST(PreparedFormTest, PointLookupRunsAsAParameterisedStatement) {
 TEST(PreparedFormTest, ServerNamesAreAHashOfTextAndTypes) {
   EXPECT_EQ(preparedStatementName("SELECT 1", {23}), "tw_5de186fea5dc438af0edc2d2e09c19d1");
   EXPECT_EQ(preparedStatementName("SELECT 1", {}), "tw_85f1ac9983155ca0cd06f4aeddf84049");
+  // Every such name is one no client may prepare, execute or deallocate (engine.h).
+  EXPECT_TRUE(isReservedStatementName(preparedStatementName("SELECT 1", {23})));
+  EXPECT_TRUE(isReservedStatementName(kNoStatementName));
+  EXPECT_FALSE(isReservedStatementName("tw_node_by_id"));
 }
 
 TEST(PreparedFormTest, EachTenantHasItsOwnStatement) {
