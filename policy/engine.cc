@@ -100,12 +100,6 @@ std::expected<std::string, PgError> portal(pg_query::Node& statement, Context&) 
   return "CLOSE";
 }
 
-// As PostgreSQL words it for a name no statement has: to the client, tenantwall's are not there.
-PgError noSuchStatement(std::string_view name) {
-  return protocol::makeError(sqlstate::kInvalidSqlStatementName,
-                             "prepared statement \"" + std::string(name) + "\" does not exist");
-}
-
 // PREPARE name [(types)] AS <statement>: the body is rewritten as if it ran directly.
 std::expected<std::string, PgError> prepare(pg_query::Node& statement, Context& context) {
   auto& prepared = *statement.mutable_prepare_stmt();
@@ -375,6 +369,20 @@ std::optional<protocol::PgError> checkExtendedProtocol(const Allowed& allowed) {
       "EXPLAIN ANALYZE is supported through the simple query protocol only under tenantwall",
       "send it as a simple query (psql and psycopg2 do; with pgJDBC use preferQueryMode=simple): "
       "tenantwall rewrites the plan PostgreSQL returns, and can do so only for a simple query");
+}
+
+PgError noSuchStatement(std::string_view name) {
+  return protocol::makeError(sqlstate::kInvalidSqlStatementName,
+                             "prepared statement \"" + std::string(name) + "\" does not exist");
+}
+
+PgError preparedUnderEarlierPolicy(std::string_view name, std::string hint) {
+  return protocol::makeError(
+      sqlstate::kInvalidSqlStatementName,
+      "prepared statement \"" + std::string(name) +
+          "\" was prepared under an earlier tenantwall policy, which changed how it runs",
+      "the policy (or the schema facts it uses) changed since the statement was prepared; " +
+          std::move(hint));
 }
 
 bool isReservedStatementName(std::string_view name) {

@@ -92,6 +92,12 @@ std::optional<protocol::PgError> checkParameterTypes(const std::vector<std::int3
 // are the client's.
 bool isReservedStatementName(std::string_view name);
 std::optional<protocol::PgError> checkPreparedName(std::string_view name);
+// 26000 as PostgreSQL words it for a name no statement has (to a client, tenantwall's own
+// statements are not there).
+protocol::PgError noSuchStatement(std::string_view name);
+// 26000 for a statement prepared under an earlier policy that changed how it runs; `hint` says
+// how to prepare it again.
+protocol::PgError preparedUnderEarlierPolicy(std::string_view name, std::string hint);
 // A reserved name no statement has: what a client's Close of a reserved name closes.
 inline constexpr std::string_view kNoStatementName = "tw_00000000000000000000000000000000";
 

@@ -1128,10 +1128,7 @@ Handled ClientSession::onBind(std::string_view body) {
   }
   const auto statement = statements_.find(bind->statement);
   if (statement == statements_.end()) {
-    refuse(protocol::makeError(
-               sqlstate::kInvalidSqlStatementName,
-               "prepared statement \"" + std::string(bind->statement) + "\" does not exist"),
-           true);
+    refuse(policy::noSuchStatement(bind->statement), true);
     return {};
   }
   if (auto stale = staleStatement(statement->second, bind->statement)) {
@@ -1179,12 +1176,8 @@ std::optional<PgError> ClientSession::staleStatement(ClientStatement& statement,
   }
   // Not replaced in place: the client may hold the old statement's result columns. 26000, as
   // for a statement that is gone: pgJDBC then prepares it again by itself.
-  return protocol::makeError(
-      sqlstate::kInvalidSqlStatementName,
-      "prepared statement \"" + std::string(name) +
-          "\" was prepared under an earlier tenantwall policy, which changed how it runs",
-      "the policy (or the schema facts it uses) changed since the statement was prepared; "
-      "prepare it again (close it first, or use another name)");
+  return policy::preparedUnderEarlierPolicy(
+      name, "prepare it again (close it first, or use another name)");
 }
 
 std::optional<PgError> ClientSession::checkSqlPrepared(std::string_view query,
@@ -1211,12 +1204,7 @@ std::optional<PgError> ClientSession::staleExecutes(const std::vector<std::strin
                             return cached->decision->sql;
                           });
   if (!stale) return std::nullopt;
-  return protocol::makeError(
-      sqlstate::kInvalidSqlStatementName,
-      "prepared statement \"" + *stale +
-          "\" was prepared under an earlier tenantwall policy, which changed how it runs",
-      "the policy (or the schema facts it uses) changed since the statement was prepared; "
-      "DEALLOCATE it and PREPARE it again");
+  return policy::preparedUnderEarlierPolicy(*stale, "DEALLOCATE it and PREPARE it again");
 }
 
 void ClientSession::ensureUnnamed(const ClientStatement& statement) {

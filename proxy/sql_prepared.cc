@@ -4,11 +4,9 @@
 
 namespace tenantwall::proxy {
 
-std::optional<std::uint64_t> SqlPreparedStatements::record(std::string_view query,
-                                                           std::string_view sql,
-                                                           const std::vector<std::string>& names,
-                                                           std::uint64_t version) {
-  if (queries_ + names.size() > kMaxQueries) return std::nullopt;
+bool SqlPreparedStatements::record(std::string_view query, std::string_view sql,
+                                   const std::vector<std::string>& names, std::uint64_t version) {
+  if (queries_ + names.size() > kMaxQueries) return false;
   const std::uint64_t sequence = ++sequence_;
   for (const std::string& name : names) {
     auto [it, inserted] = names_.try_emplace(name);
@@ -17,7 +15,7 @@ std::optional<std::uint64_t> SqlPreparedStatements::record(std::string_view quer
     it->second.queries.push_back(Query{std::string(query), std::string(sql), sequence});
     ++queries_;
   }
-  return sequence;
+  return true;
 }
 
 std::optional<std::string> SqlPreparedStatements::stale(const std::vector<std::string>& names,

@@ -23,9 +23,10 @@ class SqlPreparedStatements {
   static constexpr std::size_t kMaxQueries = 1000;
 
   // A query string forwarded with PREPAREs of `names`, rewritten to `sql` under policy
-  // `version`. Returns its sequence number, or nothing when that would pass kMaxQueries.
-  std::optional<std::uint64_t> record(std::string_view query, std::string_view sql,
-                                      const std::vector<std::string>& names, std::uint64_t version);
+  // `version`, numbered nextSequence(). False, and nothing remembered, when that would pass
+  // kMaxQueries.
+  bool record(std::string_view query, std::string_view sql, const std::vector<std::string>& names,
+              std::uint64_t version);
 
   // The rewrite of a query string under the policy now in force; nothing when it is refused.
   using Redecide = std::function<std::optional<std::string>(std::string_view query)>;
